@@ -1,0 +1,114 @@
+import multipart from '@fastify/multipart'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { Config } from './config.js'
+import type { UrlSigner } from './domain/auth/signed-url.js'
+import type { TokenService } from './domain/auth/token-service.js'
+import type { FileService } from './domain/files/file-service.js'
+import { createAuthenticate } from './http/authenticate.js'
+import { installErrorHandler } from './http/error-handler.js'
+import type { App, RouteDeps } from './http/route-deps.js'
+import createFileUrlRoute from './http/routes/files/create-file-url.route.js'
+import deleteFileRoute from './http/routes/files/delete-file.route.js'
+import downloadFileRoute from './http/routes/files/download-file.route.js'
+import getFileMetaRoute from './http/routes/files/get-file-meta.route.js'
+import listFilesRoute from './http/routes/files/list-files.route.js'
+import uploadFileRoute from './http/routes/files/upload-file.route.js'
+import { ErrorSchema, FileSchema } from './http/schemas.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Request body shown in the OpenAPI document only (multipart bodies are streamed, not validated). */
+    openapiBody?: unknown
+  }
+}
+
+export interface AppDeps {
+  readonly config: Config
+  readonly logger: Logger
+  readonly files: FileService
+  readonly tokens: TokenService
+  readonly urlSigner: UrlSigner
+}
+
+const ROUTES: ReadonlyArray<(app: App, deps: RouteDeps) => void> = [
+  uploadFileRoute,
+  listFilesRoute,
+  downloadFileRoute,
+  getFileMetaRoute,
+  createFileUrlRoute,
+  deleteFileRoute,
+]
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: config.trustProxy,
+    requestTimeout: config.uploadTimeoutMs,
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  installErrorHandler(app)
+  app.addSchema(ErrorSchema)
+  app.addSchema(FileSchema)
+
+  app.addHook('onSend', async (_request, reply, payload) => {
+    void reply.header('x-content-type-options', 'nosniff')
+    return payload
+  })
+  // One line per request; the query string is left out because signed URLs carry their signature there.
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    )
+  })
+
+  await app.register(multipart, {
+    limits: {
+      fileSize: config.maxFileBytes + 1,
+      files: 4,
+      fields: 32,
+      fieldSize: 64 * 1024,
+      parts: 40,
+      headerPairs: 50,
+    },
+  })
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Cabinet',
+        version: '0.1.0',
+        description: 'File storage for WeChat Mini Programs whose files are read by an AI agent. Every error is `{ "error", "code" }`.',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+    },
+    transform: ({ schema, url, route }) => {
+      const body = route.config?.openapiBody
+      if (!body) return { schema, url }
+      return { schema: { ...schema, body } as typeof schema, url }
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+
+  const routeDeps: RouteDeps = {
+    config,
+    files: deps.files,
+    urlSigner: deps.urlSigner,
+    authenticate: createAuthenticate(deps.tokens, { trustUserHeader: config.trustUserHeader }),
+  }
+  for (const route of ROUTES) route(app, routeDeps)
+
+  return app
+}

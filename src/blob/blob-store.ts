@@ -1,0 +1,58 @@
+import type { Readable } from 'node:stream'
+
+/** Inclusive byte offsets, as in an HTTP Range header. */
+export interface ByteRange {
+  readonly start: number
+  readonly end: number
+}
+
+export interface PutOptions {
+  /** Stored with the object where the backend keeps it (S3); informational elsewhere. */
+  readonly contentType?: string
+}
+
+export interface GetOptions {
+  readonly range?: ByteRange
+}
+
+export interface BlobInfo {
+  readonly key: string
+  readonly sizeBytes: number
+  readonly modifiedAt: Date
+}
+
+export type BlobCapability = 'range' | 'presign' | 'multipart'
+
+/**
+ * Blob bytes only; metadata lives in the MetadataStore. Keys pass `assertSafeKey`
+ * first. A `put` is atomic: readers see the whole blob or nothing, and a failed or
+ * aborted put leaves nothing behind.
+ */
+export interface BlobStore {
+  readonly capabilities: ReadonlySet<BlobCapability>
+  put(key: string, body: Readable, options?: PutOptions): Promise<BlobInfo>
+  /** Rejects with `BlobNotFoundError` when the key does not exist. */
+  get(key: string, options?: GetOptions): Promise<Readable>
+  head(key: string): Promise<BlobInfo | undefined>
+  /** Idempotent: deleting a missing key succeeds. */
+  delete(key: string): Promise<void>
+  list(prefix: string): AsyncIterable<BlobInfo>
+  /** Bytes still free for new blobs, or undefined when the backend has no such limit (object storage). */
+  availableBytes(): Promise<number | undefined>
+  close(): Promise<void>
+}
+
+export class BlobNotFoundError extends Error {
+  constructor(readonly key: string) {
+    super(`Blob not found: ${key}`)
+    this.name = 'BlobNotFoundError'
+  }
+}
+
+/** Thrown by adapters when the backend itself is out of space (ENOSPC, EDQUOT). */
+export class BlobStorageFullError extends Error {
+  constructor(cause: unknown) {
+    super('Blob storage is full', { cause })
+    this.name = 'BlobStorageFullError'
+  }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import { ConfigError } from '../config.js'
+import { serveCommand } from './serve.js'
+import { tokenCommand } from './token.js'
+
+const USAGE = `Usage: cabinet <command> [options]
+
+Commands:
+  serve                                   Run the HTTP server (configured by environment variables; see README)
+  token create --user <id> [--ttl 30d]    Issue a bearer token for a user; the token is the last line printed
+  token revoke <token-or-id>              Revoke a token
+  token list [--user <id>]                List tokens (never their secrets)
+`
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  serve: serveCommand,
+  token: tokenCommand,
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE)
+    return name === undefined ? 1 : 0
+  }
+  const command = COMMANDS[name]
+  if (!command) {
+    console.error(`cabinet: unknown command "${name}"\n\n${USAGE}`)
+    return 2
+  }
+  return command(rest)
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError) console.error(`cabinet: ${error.message}`)
+    else console.error('cabinet:', error instanceof Error ? error.message : error)
+    process.exitCode = error instanceof ConfigError ? 78 : 1
+  },
+)

@@ -1,0 +1,84 @@
+import type { FileStatus } from './database.js'
+
+/** A file as the rest of Cabinet sees it once its bytes are stored. */
+export interface StoredFile {
+  readonly id: string
+  readonly userId: string
+  readonly status: FileStatus
+  readonly originalName: string
+  readonly kind: string
+  readonly mimeType: string
+  readonly blobKey: string
+  readonly sizeBytes: number
+  readonly sha256: string
+  readonly uploadedAt: Date
+}
+
+export interface NewPendingFile {
+  readonly id: string
+  readonly userId: string
+  readonly originalName: string
+  readonly kind: string
+  readonly mimeType: string
+  readonly blobKey: string
+  readonly createdAt: Date
+}
+
+/** Position after the last item of a page, newest first. */
+export interface ListCursor {
+  readonly uploadedAtMs: number
+  readonly id: string
+}
+
+export interface ListFilesQuery {
+  readonly limit: number
+  readonly after?: ListCursor
+  /** Only these kinds; undefined means every kind. */
+  readonly kinds?: readonly string[]
+}
+
+/** Work interrupted by a crash: a pending upload or a half-done delete whose blob may exist. */
+export interface AbandonedFile {
+  readonly id: string
+  readonly blobKey: string
+  readonly status: FileStatus
+}
+
+export interface FileRepository {
+  /** Records an upload before its bytes are written, so a crash leaves a row to clean up rather than an orphan blob. */
+  insertPending(file: NewPendingFile): Promise<void>
+  markReady(id: string, stored: { sizeBytes: number; sha256: string; uploadedAt: Date }): Promise<StoredFile>
+  findReady(id: string): Promise<StoredFile | undefined>
+  listReady(userId: string, query: ListFilesQuery): Promise<StoredFile[]>
+  /** Hides a ready file of this user at once; returns it, or undefined when there was none to hide. */
+  markDeleting(id: string, userId: string): Promise<StoredFile | undefined>
+  remove(id: string): Promise<void>
+  findAbandoned(options: { pendingCreatedBefore: Date; limit: number }): Promise<AbandonedFile[]>
+}
+
+export interface TokenRecord {
+  readonly id: string
+  readonly userId: string
+  readonly secretHash: string
+  readonly createdAt: Date
+  readonly expiresAt: Date | undefined
+  readonly revokedAt: Date | undefined
+}
+
+export interface TokenRepository {
+  insert(token: TokenRecord): Promise<void>
+  findById(id: string): Promise<TokenRecord | undefined>
+  /** Returns false when no active token had that id. */
+  revoke(id: string, at: Date): Promise<boolean>
+  list(userId?: string): Promise<TokenRecord[]>
+}
+
+/** The metadata port: one adapter per database, all passing test/conformance/metadata-store. */
+export interface MetadataStore {
+  readonly dialect: 'sqlite' | 'postgres'
+  readonly files: FileRepository
+  readonly tokens: TokenRepository
+  /** Cheap round trip for readiness checks. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}

@@ -1,0 +1,32 @@
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { ERRORS } from '../../errors.js'
+
+/**
+ * Expiring download links: `?expires=<unix seconds>&sig=<HMAC-SHA256>` over the file id
+ * and expiry, so a link works without a header (for `<image src>`, wx.downloadFile, agents).
+ */
+export class UrlSigner {
+  constructor(
+    private readonly secret: Buffer,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  sign(fileId: string, ttlSeconds: number): { expires: number; signature: string } {
+    const expires = Math.floor(this.now().getTime() / 1000) + ttlSeconds
+    return { expires, signature: this.signature(fileId, expires) }
+  }
+
+  /** Throws BAD_SIGNATURE for any tampering (checked first) and URL_EXPIRED once past its time. */
+  verify(fileId: string, expiresText: string, signature: string): void {
+    if (!/^\d{1,12}$/.test(expiresText)) throw ERRORS.badSignature()
+    const expires = Number(expiresText)
+    const expected = Buffer.from(this.signature(fileId, expires))
+    const presented = Buffer.from(signature)
+    if (expected.length !== presented.length || !timingSafeEqual(expected, presented)) throw ERRORS.badSignature()
+    if (expires * 1000 <= this.now().getTime()) throw ERRORS.urlExpired()
+  }
+
+  private signature(fileId: string, expires: number): string {
+    return createHmac('sha256', this.secret).update(`cabinet-download-v1\n${fileId}\n${expires}`).digest('base64url')
+  }
+}

@@ -1,0 +1,31 @@
+import { ERRORS } from '../../errors.js'
+
+/** C0/C1 controls, DEL, bidi overrides and isolates, zero-width and BOM characters: invisible or misleading in a name. */
+const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/gu
+const MAX_NAME_BYTES = 255
+
+/**
+ * The name a user gave their file, made safe to store and show: path parts dropped,
+ * invisible and direction-changing characters removed, NFC-normalised, at most 255 bytes.
+ * The name is metadata only; it never becomes a path on disk.
+ */
+export function cleanFileName(raw: string | undefined): string {
+  if (raw === undefined || raw.trim() === '') throw ERRORS.badFileName('the file has no name')
+  const base = raw.split(/[/\\]/).pop() ?? ''
+  const cleaned = base.normalize('NFC').replace(UNSAFE_CHARACTERS, '').trim()
+  if (cleaned === '' || /^\.+$/.test(cleaned)) throw ERRORS.badFileName(`${JSON.stringify(raw.slice(0, 64))} is not a usable file name`)
+  return truncateUtf8(cleaned, MAX_NAME_BYTES)
+}
+
+/** Keeps the extension while shortening the stem, never splitting a character. */
+function truncateUtf8(name: string, maxBytes: number): string {
+  if (Buffer.byteLength(name) <= maxBytes) return name
+  const dot = name.lastIndexOf('.')
+  const extension = dot > 0 && name.length - dot <= 16 ? name.slice(dot) : ''
+  let stem = ''
+  for (const character of name.slice(0, name.length - extension.length)) {
+    if (Buffer.byteLength(stem + character + extension) > maxBytes) break
+    stem += character
+  }
+  return stem + extension
+}

@@ -1,0 +1,207 @@
+import { randomBytes } from 'node:crypto'
+import { PassThrough, type Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { Logger } from 'pino'
+import { BlobNotFoundError, BlobStorageFullError, type BlobStore, type ByteRange } from '../../blob/blob-store.js'
+import { blobKeyForFileId } from '../../blob/secure-path.js'
+import type { ListCursor, MetadataStore, StoredFile } from '../../db/metadata-store.js'
+import { AppError, ERRORS } from '../../errors.js'
+import { cleanFileName } from './file-name.js'
+import { extensionOf, FILE_TYPES, kindOfExtension, kindsMatchingFilter, type FileTypeInfo } from './file-types.js'
+import { declaresContentType, readOfficeContentTypes } from './office-container.js'
+import { UploadInspector } from './upload-inspector.js'
+
+const FILE_ID = /^[0-9a-f]{32}$/
+
+export interface FileServiceOptions {
+  readonly maxFileBytes: number
+  readonly allowedExtensions: readonly string[]
+  readonly minFreeBytes: number
+  /** Pending uploads older than this are treated as abandoned by a crash. */
+  readonly uploadTimeoutMs: number
+}
+
+export interface UploadRequest {
+  readonly userId: string
+  /** The client's file name; cleaned before use and never used as a path. */
+  readonly fileName: string | undefined
+  readonly body: Readable
+}
+
+export interface FilePage {
+  readonly files: StoredFile[]
+  readonly nextCursor: string | undefined
+}
+
+/** Uploading, reading, listing and deleting a user's files, on any BlobStore and MetadataStore. */
+export class FileService {
+  constructor(
+    private readonly metadata: MetadataStore,
+    private readonly blobs: BlobStore,
+    private readonly options: FileServiceOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Rejects an upload that cannot fit before a byte of it is read: too big by its
+   * declared length (plus `overheadBytes` of form framing), or a nearly full disk.
+   */
+  async checkUploadAdmissible(declaredBytes: number | undefined, overheadBytes: number): Promise<void> {
+    if (declaredBytes !== undefined && declaredBytes > this.options.maxFileBytes + overheadBytes) {
+      throw ERRORS.fileTooLarge(this.options.maxFileBytes)
+    }
+    const available = await this.blobs.availableBytes()
+    const incoming = Math.min(declaredBytes ?? this.options.maxFileBytes, this.options.maxFileBytes + overheadBytes)
+    if (available !== undefined && available - incoming < this.options.minFreeBytes) {
+      this.logger.warn({ availableBytes: available, minFreeBytes: this.options.minFreeBytes }, 'refusing upload: storage nearly full')
+      throw ERRORS.insufficientStorage()
+    }
+  }
+
+  async upload(request: UploadRequest): Promise<StoredFile> {
+    const originalName = cleanFileName(request.fileName)
+    const type = this.allowedTypeFor(originalName)
+
+    const id = randomBytes(16).toString('hex')
+    const blobKey = blobKeyForFileId(id)
+    await this.metadata.files.insertPending({
+      id,
+      userId: request.userId,
+      originalName,
+      kind: type.kind,
+      mimeType: type.mimeType,
+      blobKey,
+      createdAt: new Date(),
+    })
+    try {
+      const inspector = new UploadInspector(type, this.options.maxFileBytes)
+      const stored = new PassThrough()
+      const [received, written] = await Promise.allSettled([
+        pipeline(request.body, inspector, stored),
+        this.blobs.put(blobKey, stored, { contentType: type.mimeType }),
+      ])
+      // The receiving side's error (size, type, truncation) explains a failed write better than the write's own.
+      if (received.status === 'rejected') throw received.reason
+      if (written.status === 'rejected') throw written.reason
+      const { sizeBytes, sha256 } = inspector.result()
+      if ('zip' in type.signature) await this.assertOfficeDocument(blobKey, sizeBytes, type)
+      return await this.metadata.files.markReady(id, { sizeBytes, sha256, uploadedAt: new Date() })
+    } catch (error) {
+      await this.discard(id, blobKey)
+      throw this.translateUploadError(error)
+    }
+  }
+
+  /** The user's ready file; another user's file and a malformed id answer exactly like a missing one. */
+  async getForUser(id: string, userId: string): Promise<StoredFile> {
+    const file = FILE_ID.test(id) ? await this.metadata.files.findReady(id) : undefined
+    if (!file || file.userId !== userId) throw ERRORS.fileNotFound()
+    return file
+  }
+
+  /** A ready file by id alone, for requests already authorised by a signed URL. */
+  async getById(id: string): Promise<StoredFile> {
+    const file = FILE_ID.test(id) ? await this.metadata.files.findReady(id) : undefined
+    if (!file) throw ERRORS.fileNotFound()
+    return file
+  }
+
+  async openContent(file: StoredFile, range?: ByteRange): Promise<Readable> {
+    try {
+      return await this.blobs.get(file.blobKey, range ? { range } : {})
+    } catch (error) {
+      if (error instanceof BlobNotFoundError) {
+        this.logger.error({ fileId: file.id, blobKey: file.blobKey }, 'metadata row has no blob')
+        throw ERRORS.fileNotFound()
+      }
+      throw error
+    }
+  }
+
+  async list(userId: string, query: { limit: number; cursor?: string; type?: string }): Promise<FilePage> {
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
+    const kinds = query.type === undefined ? undefined : query.type.split(',').flatMap(kindsMatchingFilter)
+    const files = await this.metadata.files.listReady(userId, {
+      limit: query.limit + 1,
+      ...(after ? { after } : {}),
+      ...(kinds ? { kinds } : {}),
+    })
+    const page = files.slice(0, query.limit)
+    const last = page.at(-1)
+    return { files: page, nextCursor: files.length > query.limit && last ? encodeCursor(last) : undefined }
+  }
+
+  /** Hides the file at once, then removes its blob and row; a crash in between is finished by `recoverInterrupted`. */
+  async delete(id: string, userId: string): Promise<void> {
+    const file = FILE_ID.test(id) ? await this.metadata.files.markDeleting(id, userId) : undefined
+    if (!file) throw ERRORS.fileNotFound()
+    await this.blobs.delete(file.blobKey)
+    await this.metadata.files.remove(file.id)
+  }
+
+  /** Finishes work a crash interrupted: abandoned uploads and half-done deletes lose their blob and row. */
+  async recoverInterrupted(): Promise<number> {
+    let recovered = 0
+    for (;;) {
+      const abandoned = await this.metadata.files.findAbandoned({
+        pendingCreatedBefore: new Date(Date.now() - this.options.uploadTimeoutMs),
+        limit: 500,
+      })
+      for (const file of abandoned) await this.discard(file.id, file.blobKey)
+      recovered += abandoned.length
+      if (abandoned.length < 500) return recovered
+    }
+  }
+
+  private allowedTypeFor(fileName: string): FileTypeInfo {
+    const extension = extensionOf(fileName)
+    const kind = kindOfExtension(extension)
+    if (!extension || !kind || !this.options.allowedExtensions.includes(extension)) {
+      const detail = extension ? `Files of type .${extension} are not accepted` : 'The file name has no extension'
+      throw ERRORS.fileTypeNotAllowed(detail, this.options.allowedExtensions)
+    }
+    return FILE_TYPES[kind]
+  }
+
+  private async assertOfficeDocument(blobKey: string, sizeBytes: number, type: FileTypeInfo): Promise<void> {
+    if (!('zip' in type.signature)) return
+    const contentTypes = await readOfficeContentTypes(
+      (start, end) => this.blobs.get(blobKey, { range: { start, end: Math.max(start, end - 1) } }),
+      sizeBytes,
+    )
+    if (contentTypes === undefined) throw ERRORS.fileTypeMismatch(type.kind, 'a ZIP archive that is not an Office document')
+    if (!declaresContentType(contentTypes, type.signature.zip.contentType)) {
+      throw ERRORS.fileTypeMismatch(type.kind, 'an Office document of another kind')
+    }
+  }
+
+  private async discard(id: string, blobKey: string): Promise<void> {
+    try {
+      await this.blobs.delete(blobKey)
+      await this.metadata.files.remove(id)
+    } catch (error) {
+      // Left for the next recovery pass, which retries abandoned rows.
+      this.logger.error({ err: error, fileId: id }, 'could not discard an unfinished file')
+    }
+  }
+
+  private translateUploadError(error: unknown): Error {
+    if (error instanceof AppError) return error
+    if (error instanceof BlobStorageFullError) return ERRORS.insufficientStorage()
+    const message = error instanceof Error ? error.message : ''
+    if (/terminated early|Unexpected end|aborted|premature close/i.test(message) || (error as NodeJS.ErrnoException).code === 'ECONNRESET') {
+      return ERRORS.truncatedUpload(error)
+    }
+    return error instanceof Error ? error : ERRORS.internal(error)
+  }
+}
+
+function encodeCursor(file: StoredFile): string {
+  return Buffer.from(`${file.uploadedAt.getTime()}.${file.id}`).toString('base64url')
+}
+
+function decodeCursor(cursor: string): ListCursor {
+  const match = /^(\d{1,15})\.([0-9a-f]{32})$/.exec(Buffer.from(cursor, 'base64url').toString('latin1'))
+  if (!match) throw ERRORS.badRequest('Invalid cursor: pass the next_cursor value of the previous page')
+  return { uploadedAtMs: Number(match[1]), id: match[2]! }
+}

@@ -1,0 +1,42 @@
+import type { FastifyError, FastifyInstance } from 'fastify'
+import { AppError, ERRORS } from '../errors.js'
+
+/** Fastify and @fastify/multipart errors a client can cause, mapped to Cabinet's codes. */
+const FRAMEWORK_CODES: Readonly<Record<string, string>> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_REQUEST',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
+  FST_INVALID_MULTIPART_CONTENT_TYPE: 'NO_FILE',
+  FST_FILES_LIMIT: 'TOO_MANY_FILES',
+  FST_PARTS_LIMIT: 'BAD_REQUEST',
+  FST_FIELDS_LIMIT: 'BAD_REQUEST',
+  FST_PROTO_VIOLATION: 'BAD_REQUEST',
+  FST_REQ_FILE_TOO_LARGE: 'FILE_TOO_LARGE',
+}
+
+/** Renders every error as `{ error, code }` with its status; unknown errors are 500s whose details stay in the log. */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+    if (error instanceof AppError) {
+      if (error.headers) void reply.headers(error.headers)
+      if (error.status >= 500) request.log.error({ err: error.cause ?? error }, error.message)
+      return reply.status(error.status).send({ error: error.message, code: error.code })
+    }
+    if (error.validation) {
+      return reply.status(400).send({ error: `Invalid request: ${error.message}`, code: 'BAD_REQUEST' })
+    }
+    const status = error.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      return reply.status(status).send({ error: error.message, code: FRAMEWORK_CODES[error.code] ?? 'BAD_REQUEST' })
+    }
+    request.log.error({ err: error }, 'request failed')
+    const internal = ERRORS.internal()
+    return reply.status(internal.status).send({ error: internal.message, code: internal.code })
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    const error = ERRORS.routeNotFound(request.method, request.url)
+    return reply.status(error.status).send({ error: error.message, code: error.code })
+  })
+}

@@ -1,0 +1,44 @@
+import { Type } from '@sinclair/typebox'
+import type { App, RouteDeps } from '../../route-deps.js'
+import { bearerSecurity, errorResponses, FileIdParams } from '../../schemas.js'
+
+const SignedUrlSchema = Type.Object({
+  url: Type.String({ description: 'Absolute URL that downloads the file without any header until it expires' }),
+  expires_at: Type.String({ format: 'date-time' }),
+})
+
+export default function createFileUrlRoute(app: App, deps: RouteDeps): void {
+  const { signedUrlTtlSeconds, signedUrlMaxTtlSeconds, publicUrl } = deps.config
+  const Body = Type.Optional(
+    Type.Object({
+      expires_in: Type.Optional(
+        Type.Integer({ minimum: 1, maximum: signedUrlMaxTtlSeconds, description: `Seconds; default ${signedUrlTtlSeconds}` }),
+      ),
+      inline: Type.Optional(Type.Boolean({ description: 'Link displays in the browser instead of downloading' })),
+    }),
+  )
+  app.post(
+    '/api/files/:id/url',
+    {
+      schema: {
+        summary: 'A signed, expiring download URL (for <image src>, wx.downloadFile, agents)',
+        tags: ['files'],
+        security: bearerSecurity,
+        params: FileIdParams,
+        body: Body,
+        response: { 200: SignedUrlSchema, ...errorResponses(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const caller = await deps.authenticate(request)
+      const file = await deps.files.getForUser(request.params.id, caller.userId)
+      const { expires, signature } = deps.urlSigner.sign(file.id, request.body?.expires_in ?? signedUrlTtlSeconds)
+      const origin = publicUrl ?? `${request.protocol}://${request.host}`
+      const inline = request.body?.inline ? '&inline=1' : ''
+      return {
+        url: `${origin}/api/files/${file.id}?expires=${expires}&sig=${signature}${inline}`,
+        expires_at: new Date(expires * 1000).toISOString(),
+      }
+    },
+  )
+}

@@ -1,0 +1,22 @@
+import type { App, RouteDeps } from '../../route-deps.js'
+import { bearerSecurity, errorResponses, FileIdParams } from '../../schemas.js'
+
+export default function deleteFileRoute(app: App, deps: RouteDeps): void {
+  app.delete(
+    '/api/files/:id',
+    {
+      schema: {
+        summary: 'Delete a file: its bytes and its metadata',
+        tags: ['files'],
+        security: bearerSecurity,
+        params: FileIdParams,
+        response: { 204: { description: 'Deleted', type: 'null' }, ...errorResponses(401, 404) },
+      },
+    },
+    async (request, reply) => {
+      const caller = await deps.authenticate(request)
+      await deps.files.delete(request.params.id, caller.userId)
+      return reply.status(204).send()
+    },
+  )
+}

@@ -1,0 +1,36 @@
+import { Type } from '@sinclair/typebox'
+import type { App, RouteDeps } from '../../route-deps.js'
+import { bearerSecurity, errorResponses, FileSchema, toFileJson } from '../../schemas.js'
+
+const ListQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+  cursor: Type.Optional(Type.String({ maxLength: 200, description: 'next_cursor from the previous page' })),
+  type: Type.Optional(
+    Type.String({ maxLength: 200, description: 'Filter: extensions (pdf,docx), a MIME type (image/png) or a family (image, image/*)' }),
+  ),
+})
+
+const FilePageSchema = Type.Object({
+  files: Type.Array(FileSchema),
+  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as cursor for the next page; null on the last page' }),
+})
+
+export default function listFilesRoute(app: App, deps: RouteDeps): void {
+  app.get(
+    '/api/files',
+    {
+      schema: {
+        summary: 'The caller\'s files, newest first, with cursor pagination',
+        tags: ['files'],
+        security: bearerSecurity,
+        querystring: ListQuery,
+        response: { 200: FilePageSchema, ...errorResponses(400, 401) },
+      },
+    },
+    async (request) => {
+      const caller = await deps.authenticate(request)
+      const page = await deps.files.list(caller.userId, request.query)
+      return { files: page.files.map(toFileJson), next_cursor: page.nextCursor ?? null }
+    },
+  )
+}

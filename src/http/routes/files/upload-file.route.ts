@@ -1,0 +1,57 @@
+import { Type } from '@sinclair/typebox'
+import type { FastifyRequest } from 'fastify'
+import { ERRORS } from '../../../errors.js'
+import type { App, RouteDeps } from '../../route-deps.js'
+import { bearerSecurity, errorResponses, FileSchema, toFileJson } from '../../schemas.js'
+
+/** Room for the multipart boundary, part headers and small form fields around the file itself. */
+const MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+export const UploadBodyDoc = Type.Object({
+  file: Type.String({ format: 'binary', description: 'The file; its name\'s extension must be an allowed type and match its content' }),
+})
+
+function declaredLength(request: FastifyRequest): number | undefined {
+  const header = request.headers['content-length']
+  return header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined
+}
+
+export default function uploadFileRoute(app: App, deps: RouteDeps): void {
+  app.post(
+    '/api/files/upload',
+    {
+      schema: {
+        summary: 'Upload a file (multipart/form-data, field "file"), as wx.uploadFile sends it',
+        tags: ['files'],
+        consumes: ['multipart/form-data'],
+        security: bearerSecurity,
+        response: { 200: FileSchema, ...errorResponses(400, 401, 413, 415, 507) },
+      },
+      config: { openapiBody: UploadBodyDoc },
+    },
+    async (request) => {
+      const caller = await deps.authenticate(request)
+      const declared = declaredLength(request)
+      await deps.files.checkUploadAdmissible(declared, MULTIPART_OVERHEAD_BYTES)
+      if (!request.isMultipart()) throw ERRORS.noFile()
+
+      let stored
+      try {
+        for await (const part of request.parts()) {
+          if (part.type !== 'file') continue
+          if (stored || part.fieldname !== 'file') {
+            part.file.resume()
+            continue
+          }
+          stored = await deps.files.upload({ userId: caller.userId, fileName: part.filename, body: part.file })
+        }
+      } catch (error) {
+        // Once the file is stored whole, trouble in later form parts does not undo it.
+        if (!stored) throw error
+        request.log.debug({ err: error }, 'ignored error after the file part')
+      }
+      if (!stored) throw ERRORS.noFile()
+      return toFileJson(stored)
+    },
+  )
+}

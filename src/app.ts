@@ -1,4 +1,3 @@
-import multipart from '@fastify/multipart'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -71,16 +70,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     )
   })
 
-  await app.register(multipart, {
-    limits: {
-      fileSize: config.maxFileBytes + 1,
-      files: 4,
-      fields: 32,
-      fieldSize: 64 * 1024,
-      parts: 40,
-      headerPairs: 50,
-    },
-  })
+  // Multipart bodies are left unread here: the upload route streams them itself.
+  app.addContentTypeParser('multipart/form-data', (_request, _payload, done) => done(null, undefined))
 
   await app.register(swagger, {
     openapi: {

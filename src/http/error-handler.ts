@@ -1,18 +1,12 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { AppError, ERRORS } from '../errors.js'
 
-/** Fastify and @fastify/multipart errors a client can cause, mapped to Cabinet's codes. */
+/** Fastify errors a client can cause, mapped to Cabinet's codes. */
 const FRAMEWORK_CODES: Readonly<Record<string, string>> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_REQUEST',
   FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
-  FST_INVALID_MULTIPART_CONTENT_TYPE: 'NO_FILE',
-  FST_FILES_LIMIT: 'TOO_MANY_FILES',
-  FST_PARTS_LIMIT: 'BAD_REQUEST',
-  FST_FIELDS_LIMIT: 'BAD_REQUEST',
-  FST_PROTO_VIOLATION: 'BAD_REQUEST',
-  FST_REQ_FILE_TOO_LARGE: 'FILE_TOO_LARGE',
 }
 
 /** Renders every error as `{ error, code }` with its status; unknown errors are 500s whose details stay in the log. */

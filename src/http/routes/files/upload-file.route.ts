@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
 import { ERRORS } from '../../../errors.js'
+import { readMultipartFile } from '../../multipart-file.js'
 import type { App, RouteDeps } from '../../route-deps.js'
 import { bearerSecurity, errorResponses, FileSchema, toFileJson } from '../../schemas.js'
 
@@ -33,24 +34,10 @@ export default function uploadFileRoute(app: App, deps: RouteDeps): void {
       const caller = await deps.authenticate(request)
       const declared = declaredLength(request)
       await deps.files.checkUploadAdmissible(declared, MULTIPART_OVERHEAD_BYTES)
-      if (!request.isMultipart()) throw ERRORS.noFile()
-
-      let stored
-      try {
-        for await (const part of request.parts()) {
-          if (part.type !== 'file') continue
-          if (stored || part.fieldname !== 'file') {
-            part.file.resume()
-            continue
-          }
-          stored = await deps.files.upload({ userId: caller.userId, fileName: part.filename, body: part.file })
-        }
-      } catch (error) {
-        // Once the file is stored whole, trouble in later form parts does not undo it.
-        if (!stored) throw error
-        request.log.debug({ err: error }, 'ignored error after the file part')
-      }
-      if (!stored) throw ERRORS.noFile()
+      if (!request.headers['content-type']?.toLowerCase().startsWith('multipart/form-data')) throw ERRORS.noFile()
+      const part = await readMultipartFile(request.raw, 'file', { maxFileBytes: deps.config.maxFileBytes })
+      if (!part) throw ERRORS.noFile()
+      const stored = await deps.files.upload({ userId: caller.userId, fileName: part.fileName, body: part.stream })
       return toFileJson(stored)
     },
   )

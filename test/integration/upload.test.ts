@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { docxBytes, exeBytes, jpegBytes, ole2Bytes, pdfBytes, pngBytes, xlsxBytes, zipBytes } from '../helpers/fixtures.js'
+import { auth, uploadFile } from '../helpers/http.js'
+import { startTestServer, type TestServer } from '../helpers/server.js'
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+
+describe('POST /api/files/upload', () => {
+  let cabinet: TestServer
+  let token: string
+
+  beforeAll(async () => {
+    cabinet = await startTestServer()
+    token = await cabinet.token('alice')
+  })
+  afterAll(() => cabinet.stop())
+
+  it('stores a PNG and answers with the design note fields plus its hash', async () => {
+    const bytes = pngBytes(5000)
+    const response = await uploadFile(cabinet.url, { token, name: 'photo.png', bytes, extraFields: { note: 'ignored' } })
+    expect(response.status).toBe(200)
+    const body = await response.json()
+    expect(body).toEqual({
+      file_id: expect.stringMatching(/^[0-9a-f]{32}$/),
+      download_url: `/api/files/${body.file_id}`,
+      original_name: 'photo.png',
+      size: bytes.length,
+      sha256: sha256(bytes),
+      mime_type: 'image/png',
+      uploaded_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    })
+    const blobPath = join(cabinet.dataDir, 'blobs', body.file_id.slice(0, 2), body.file_id.slice(2, 4), body.file_id)
+    expect(await readFile(blobPath)).toEqual(bytes)
+    expect((await stat(blobPath)).mode & 0o777).toBe(0o640)
+    expect((await stat(join(blobPath, '..'))).mode & 0o777).toBe(0o750)
+    expect((await stat(join(blobPath, '..', '..'))).mode & 0o777).toBe(0o750)
+    expect((await stat(join(cabinet.dataDir, 'blobs'))).mode & 0o777).toBe(0o750)
+  })
+
+  it.each([
+    ['scan.jpg', jpegBytes(), 'image/jpeg'],
+    ['scan.JPEG', jpegBytes(), 'image/jpeg'],
+    ['report.pdf', pdfBytes(), 'application/pdf'],
+    ['legacy.doc', ole2Bytes(), 'application/msword'],
+    ['letter.docx', docxBytes(), 'application/vnd.openxmlformats-officedocument.wordprocessingml.document'],
+    ['sheet.xlsx', xlsxBytes(), 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'],
+  ])('accepts %s by its content', async (name, bytes, mimeType) => {
+    const response = await uploadFile(cabinet.url, { token, name, bytes })
+    expect(response.status).toBe(200)
+    expect((await response.json()).mime_type).toBe(mimeType)
+  })
+
+  it('keeps a UTF-8 name and drops path parts and invisible characters', async () => {
+    const chinese = await uploadFile(cabinet.url, { token, name: '报告.pdf', bytes: pdfBytes() })
+    expect((await chinese.json()).original_name).toBe('报告.pdf')
+    const sneaky = await uploadFile(cabinet.url, { token, name: '../../etc/pass\u202ewd.pdf', bytes: pdfBytes() })
+    expect(sneaky.status).toBe(200)
+    expect((await sneaky.json()).original_name).toBe('passwd.pdf')
+  })
+
+  describe('refusals leave nothing behind', () => {
+    async function expectNothingNew(before: { rows: number; paths: string[] }) {
+      expect((await cabinet.fileRows()).length).toBe(before.rows)
+      expect(await cabinet.storedPaths()).toEqual(before.paths)
+    }
+    async function snapshot() {
+      return { rows: (await cabinet.fileRows()).length, paths: await cabinet.storedPaths() }
+    }
+
+    it.each([
+      ['a .exe renamed .png', 'setup.png', exeBytes(), 415, 'FILE_TYPE_MISMATCH', /named \.png but the content is a Windows executable/],
+      ['a PDF named .jpg', 'photo.jpg', pdfBytes(), 415, 'FILE_TYPE_MISMATCH', /content is a PDF document/],
+      ['an .xlsx named .docx', 'letter.docx', xlsxBytes(), 415, 'FILE_TYPE_MISMATCH', /another kind/],
+      ['a plain ZIP named .docx', 'letter.docx', zipBytes({ 'a.txt': 'hi' }), 415, 'FILE_TYPE_MISMATCH', /not an Office document/],
+      ['a disallowed type', 'run.exe', exeBytes(), 415, 'FILE_TYPE_NOT_ALLOWED', /\.exe are not accepted; allowed types: jpg, jpeg/],
+      ['a name without extension', 'README', pdfBytes(), 415, 'FILE_TYPE_NOT_ALLOWED', /no extension/],
+      ['an empty file', 'empty.png', Buffer.alloc(0), 400, 'EMPTY_FILE', /empty/],
+      ['a name that is only dots', '..', pdfBytes(), 400, 'BAD_FILE_NAME', /Invalid file name/],
+    ])('%s', async (_case, name, bytes, status, code, message) => {
+      const before = await snapshot()
+      const response = await uploadFile(cabinet.url, { token, name, bytes })
+      expect(response.status).toBe(status)
+      const body = await response.json()
+      expect(body.code).toBe(code)
+      expect(body.error).toMatch(message)
+      await expectNothingNew(before)
+    })
+
+    it('an 11 MiB upload is refused with 413', async () => {
+      const before = await snapshot()
+      const response = await uploadFile(cabinet.url, { token, name: 'big.png', bytes: pngBytes(11 * 1024 * 1024) })
+      expect(response.status).toBe(413)
+      expect(await response.json()).toEqual({ error: 'File is larger than the limit of 10485760 bytes', code: 'FILE_TOO_LARGE' })
+      await expectNothingNew(before)
+    })
+
+    it('an oversized upload without Content-Length is cut off mid-stream with 413', async () => {
+      const before = await snapshot()
+      const boundary = 'cabinetboundary'
+      const head = Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\nContent-Type: image/png\r\n\r\n`,
+      )
+      const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
+      const chunks = [head, pngBytes(1024), ...Array.from({ length: 12 }, () => Buffer.alloc(1024 * 1024, 7)), tail]
+      const body = new ReadableStream({
+        pull(controller) {
+          const next = chunks.shift()
+          if (next) controller.enqueue(new Uint8Array(next))
+          else controller.close()
+        },
+      })
+      const response = await fetch(`${cabinet.url}/api/files/upload`, {
+        method: 'POST',
+        headers: auth(token, { 'content-type': `multipart/form-data; boundary=${boundary}` }),
+        body,
+        duplex: 'half',
+      } as RequestInit)
+      expect(response.status).toBe(413)
+      expect((await response.json()).code).toBe('FILE_TOO_LARGE')
+      await expectNothingNew(before)
+    })
+
+    it('a request without a file part answers NO_FILE', async () => {
+      const form = new FormData()
+      form.append('note', 'hello')
+      const response = await fetch(`${cabinet.url}/api/files/upload`, { method: 'POST', body: form, headers: auth(token) })
+      expect(response.status).toBe(400)
+      expect((await response.json()).code).toBe('NO_FILE')
+    })
+
+    it('a file in another field answers NO_FILE', async () => {
+      const response = await uploadFile(cabinet.url, { token, name: 'a.png', bytes: pngBytes(), field: 'upload' })
+      expect(response.status).toBe(400)
+      expect((await response.json()).code).toBe('NO_FILE')
+    })
+
+    it('a JSON body answers NO_FILE', async () => {
+      const response = await fetch(`${cabinet.url}/api/files/upload`, {
+        method: 'POST',
+        body: JSON.stringify({ file: 'x' }),
+        headers: auth(token, { 'content-type': 'application/json' }),
+      })
+      expect(response.status).toBe(400)
+      expect((await response.json()).code).toBe('NO_FILE')
+    })
+
+    it('a multipart body that ends inside the file answers UPLOAD_INCOMPLETE', async () => {
+      const before = await snapshot()
+      const boundary = 'cutshort'
+      const body = Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n`),
+        pngBytes(4096),
+      ])
+      const response = await fetch(`${cabinet.url}/api/files/upload`, {
+        method: 'POST',
+        headers: auth(token, { 'content-type': `multipart/form-data; boundary=${boundary}` }),
+        body,
+      })
+      expect(response.status).toBe(400)
+      expect((await response.json()).code).toBe('UPLOAD_INCOMPLETE')
+      await expectNothingNew(before)
+    })
+  })
+
+  it('refuses with 507 before writing when the disk is nearly full', async () => {
+    const tight = await startTestServer({ CABINET_MIN_FREE_BYTES: String(Number.MAX_SAFE_INTEGER) })
+    try {
+      const response = await uploadFile(tight.url, { token: await tight.token('alice'), name: 'a.png', bytes: pngBytes() })
+      expect(response.status).toBe(507)
+      expect((await response.json()).code).toBe('INSUFFICIENT_STORAGE')
+      expect(await tight.fileRows()).toEqual([])
+      expect(await tight.storedPaths()).toEqual([])
+    } finally {
+      await tight.stop()
+    }
+  })
+})

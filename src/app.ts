@@ -58,8 +58,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addSchema(ErrorSchema)
   app.addSchema(FileSchema)
 
+  // While shutting down, in-flight requests still complete, but their connections close after
+  // the response instead of idling until the keep-alive timeout holds up the exit.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
   app.addHook('onSend', async (_request, reply, payload) => {
     void reply.header('x-content-type-options', 'nosniff')
+    if (closing) void reply.header('connection', 'close')
     return payload
   })
   // One line per request; the query string is left out because signed URLs carry their signature there.

@@ -76,6 +76,10 @@ export class LocalBlobStore implements BlobStore {
     const handle = await open(path, 'r').catch((error: unknown) => {
       throw isMissing(error) ? new BlobNotFoundError(key) : error
     })
+    if (!(await handle.stat()).isFile()) {
+      await handle.close()
+      throw new BlobNotFoundError(key)
+    }
     return createReadStream('', {
       fd: handle,
       highWaterMark: READ_CHUNK_BYTES,
@@ -86,7 +90,7 @@ export class LocalBlobStore implements BlobStore {
   async head(key: string): Promise<BlobInfo | undefined> {
     try {
       const info = await stat(resolveInside(this.blobsDir, key))
-      return { key, sizeBytes: info.size, modifiedAt: info.mtime }
+      return info.isFile() ? { key, sizeBytes: info.size, modifiedAt: info.mtime } : undefined
     } catch (error) {
       if (isMissing(error)) return undefined
       throw error
@@ -95,7 +99,9 @@ export class LocalBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await unlink(resolveInside(this.blobsDir, key)).catch((error: unknown) => {
-      if (!isMissing(error)) throw error
+      // A shard folder is not a blob: deleting it as one is a no-op, like a missing key.
+      const code = (error as NodeJS.ErrnoException).code
+      if (!isMissing(error) && code !== 'EISDIR' && code !== 'EPERM') throw error
     })
   }
 

@@ -68,7 +68,7 @@ export interface TokenRecord {
 export interface TokenRepository {
   insert(token: TokenRecord): Promise<void>
   findById(id: string): Promise<TokenRecord | undefined>
-  /** Returns false when no active token had that id. */
+  /** Returns false when no unrevoked token had that id (an expired one is still marked revoked). */
   revoke(id: string, at: Date): Promise<boolean>
   list(userId?: string): Promise<TokenRecord[]>
 }

@@ -10,7 +10,8 @@ declare module 'fastify' {
   }
 }
 
-export type Authenticate = (request: FastifyRequest) => Promise<Caller>
+/** An onRequest hook: sets `request.caller` or throws 401. */
+export type Authenticate = (request: FastifyRequest) => Promise<void>
 
 /**
  * Establishes who is calling: a Bearer token, or (only when the operator trusts a
@@ -24,12 +25,12 @@ export function createAuthenticate(tokens: TokenService, options: { trustUserHea
       const record = token === undefined ? undefined : await tokens.verify(token)
       if (!record) throw ERRORS.unauthorized('The token is invalid, expired or revoked')
       request.caller = { userId: record.userId, via: 'token' }
-      return request.caller
+      return
     }
     const headerUser = request.headers['x-user-id']
     if (options.trustUserHeader && typeof headerUser === 'string' && isValidUserId(headerUser)) {
       request.caller = { userId: headerUser, via: 'trusted-header' }
-      return request.caller
+      return
     }
     throw ERRORS.unauthorized()
   }

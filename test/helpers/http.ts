@@ -28,3 +28,12 @@ export async function eventually(check: () => Promise<void> | void, timeoutMs = 
     }
   }
 }
+
+/** A multipart/form-data body built byte by byte, for names and framings FormData would rewrite. */
+export function rawMultipart(boundary: string, fileName: string, bytes: Buffer, options: { close?: boolean } = {}): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${fileName}"\r\n\r\n`),
+    bytes,
+    Buffer.from(options.close === false ? '' : `\r\n--${boundary}--\r\n`),
+  ]))
+}

@@ -1,7 +1,12 @@
 import { ERRORS } from '../../errors.js'
 
-/** C0/C1 controls, DEL, bidi overrides and isolates, zero-width and BOM characters: invisible or misleading in a name. */
-const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/gu
+/**
+ * Invisible or misleading in a name: C0/C1 controls and DEL, bidi marks, embeddings,
+ * overrides and isolates, zero-width space, line/paragraph separators, invisible
+ * operators and the BOM. Joiners (U+200C/D) stay: Indic, Persian and emoji need them.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/gu
 const MAX_NAME_BYTES = 255
 
 /**
@@ -12,7 +17,7 @@ const MAX_NAME_BYTES = 255
 export function cleanFileName(raw: string | undefined): string {
   if (raw === undefined || raw.trim() === '') throw ERRORS.badFileName('the file has no name')
   const base = raw.split(/[/\\]/).pop() ?? ''
-  const cleaned = base.normalize('NFC').replace(UNSAFE_CHARACTERS, '').trim()
+  const cleaned = base.replace(UNSAFE_CHARACTERS, '').normalize('NFC').trim()
   if (cleaned === '' || /^\.+$/.test(cleaned)) throw ERRORS.badFileName(`${JSON.stringify(raw.slice(0, 64))} is not a usable file name`)
   return truncateUtf8(cleaned, MAX_NAME_BYTES)
 }

@@ -9,17 +9,20 @@ const SignedUrlSchema = Type.Object({
 
 export default function createFileUrlRoute(app: App, deps: RouteDeps): void {
   const { signedUrlTtlSeconds, signedUrlMaxTtlSeconds, publicUrl } = deps.config
-  const Body = Type.Optional(
-    Type.Object({
-      expires_in: Type.Optional(
-        Type.Integer({ minimum: 1, maximum: signedUrlMaxTtlSeconds, description: `Seconds; default ${signedUrlTtlSeconds}` }),
-      ),
-      inline: Type.Optional(Type.Boolean({ description: 'Link displays in the browser instead of downloading' })),
-    }),
-  )
+  const Body = Type.Object({
+    expires_in: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: signedUrlMaxTtlSeconds, description: `Seconds; default ${signedUrlTtlSeconds}` }),
+    ),
+    inline: Type.Optional(Type.Boolean({ description: 'Link displays in the browser instead of downloading' })),
+  })
   app.post(
     '/api/files/:id/url',
     {
+      onRequest: deps.authenticate,
+      // An empty POST (no body at all) means "defaults".
+      preValidation: async (request) => {
+        request.body ??= {}
+      },
       schema: {
         summary: 'A signed, expiring download URL (for <image src>, wx.downloadFile, agents)',
         tags: ['files'],
@@ -30,11 +33,10 @@ export default function createFileUrlRoute(app: App, deps: RouteDeps): void {
       },
     },
     async (request) => {
-      const caller = await deps.authenticate(request)
-      const file = await deps.files.getForUser(request.params.id, caller.userId)
-      const { expires, signature } = deps.urlSigner.sign(file.id, request.body?.expires_in ?? signedUrlTtlSeconds)
+      const file = await deps.files.getForUser(request.params.id, request.caller.userId)
+      const { expires, signature } = deps.urlSigner.sign(file.id, request.body.expires_in ?? signedUrlTtlSeconds)
       const origin = publicUrl ?? `${request.protocol}://${request.host}`
-      const inline = request.body?.inline ? '&inline=1' : ''
+      const inline = request.body.inline ? '&inline=1' : ''
       return {
         url: `${origin}/api/files/${file.id}?expires=${expires}&sig=${signature}${inline}`,
         expires_at: new Date(expires * 1000).toISOString(),

@@ -5,6 +5,7 @@ export default function deleteFileRoute(app: App, deps: RouteDeps): void {
   app.delete(
     '/api/files/:id',
     {
+      onRequest: deps.authenticate,
       schema: {
         summary: 'Delete a file: its bytes and its metadata',
         tags: ['files'],
@@ -14,8 +15,7 @@ export default function deleteFileRoute(app: App, deps: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      const caller = await deps.authenticate(request)
-      await deps.files.delete(request.params.id, caller.userId)
+      await deps.files.delete(request.params.id, request.caller.userId)
       return reply.status(204).send()
     },
   )

@@ -14,6 +14,12 @@ const DownloadQuery = Type.Object({
   sig: Type.Optional(Type.String({ description: 'Signed URL signature' })),
 })
 
+/** A signed URL authorises by its query string instead of a header. */
+function isSignedRequest(query: unknown): boolean {
+  const { expires, sig } = query as { expires?: unknown; sig?: unknown }
+  return expires !== undefined || sig !== undefined
+}
+
 function etagMatches(header: string, etag: string): boolean {
   return header.split(',').some((candidate) => {
     const tag = candidate.trim().replace(/^W\//, '')
@@ -63,6 +69,9 @@ export default function downloadFileRoute(app: App, deps: RouteDeps): void {
   app.route({
     method: ['GET', 'HEAD'],
     url: '/api/files/:id',
+    onRequest: async (request) => {
+      if (!isSignedRequest(request.query)) await deps.authenticate(request)
+    },
     schema: {
       summary: 'Download a file: Authorization header, or a signed URL without one. Supports Range and conditional requests',
       tags: ['files'],
@@ -80,12 +89,11 @@ export default function downloadFileRoute(app: App, deps: RouteDeps): void {
       const { id } = request.params
       const { expires, sig, inline } = request.query
       let file: StoredFile
-      if (expires !== undefined || sig !== undefined) {
+      if (isSignedRequest(request.query)) {
         deps.urlSigner.verify(id, expires ?? '', sig ?? '')
         file = await deps.files.getById(id)
       } else {
-        const caller = await deps.authenticate(request)
-        file = await deps.files.getForUser(id, caller.userId)
+        file = await deps.files.getForUser(id, request.caller.userId)
       }
       return sendFile(request, reply, deps.files, file, inline === '1')
     },

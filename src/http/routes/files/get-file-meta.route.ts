@@ -5,6 +5,7 @@ export default function getFileMetaRoute(app: App, deps: RouteDeps): void {
   app.get(
     '/api/files/:id/meta',
     {
+      onRequest: deps.authenticate,
       schema: {
         summary: 'A file\'s metadata',
         tags: ['files'],
@@ -14,8 +15,7 @@ export default function getFileMetaRoute(app: App, deps: RouteDeps): void {
       },
     },
     async (request) => {
-      const caller = await deps.authenticate(request)
-      return toFileJson(await deps.files.getForUser(request.params.id, caller.userId))
+      return toFileJson(await deps.files.getForUser(request.params.id, request.caller.userId))
     },
   )
 }

@@ -19,6 +19,7 @@ export default function listFilesRoute(app: App, deps: RouteDeps): void {
   app.get(
     '/api/files',
     {
+      onRequest: deps.authenticate,
       schema: {
         summary: 'The caller\'s files, newest first, with cursor pagination',
         tags: ['files'],
@@ -28,8 +29,7 @@ export default function listFilesRoute(app: App, deps: RouteDeps): void {
       },
     },
     async (request) => {
-      const caller = await deps.authenticate(request)
-      const page = await deps.files.list(caller.userId, request.query)
+      const page = await deps.files.list(request.caller.userId, request.query)
       return { files: page.files.map(toFileJson), next_cursor: page.nextCursor ?? null }
     },
   )

@@ -21,6 +21,7 @@ export default function uploadFileRoute(app: App, deps: RouteDeps): void {
   app.post(
     '/api/files/upload',
     {
+      onRequest: deps.authenticate,
       schema: {
         summary: 'Upload a file (multipart/form-data, field "file"), as wx.uploadFile sends it',
         tags: ['files'],
@@ -31,13 +32,12 @@ export default function uploadFileRoute(app: App, deps: RouteDeps): void {
       config: { openapiBody: UploadBodyDoc },
     },
     async (request) => {
-      const caller = await deps.authenticate(request)
       const declared = declaredLength(request)
       await deps.files.checkUploadAdmissible(declared, MULTIPART_OVERHEAD_BYTES)
       if (!request.headers['content-type']?.toLowerCase().startsWith('multipart/form-data')) throw ERRORS.noFile()
       const part = await readMultipartFile(request.raw, 'file', { maxFileBytes: deps.config.maxFileBytes })
       if (!part) throw ERRORS.noFile()
-      const stored = await deps.files.upload({ userId: caller.userId, fileName: part.fileName, body: part.stream })
+      const stored = await deps.files.upload({ userId: request.caller.userId, fileName: part.fileName, body: part.stream })
       return toFileJson(stored)
     },
   )

@@ -1,0 +1,173 @@
+import { resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from './config.js'
+import { KNOWN_EXTENSIONS } from './domain/files/file-types.js'
+
+const MIB = 1024 * 1024
+
+function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError)
+    return (error as ConfigError).problems
+  }
+  throw new Error('expected a ConfigError')
+}
+
+describe('loadConfig', () => {
+  it('has working defaults for an empty environment', () => {
+    expect(loadConfig({})).toEqual({
+      host: '127.0.0.1',
+      port: 3001,
+      dataDir: resolve('./data'),
+      sqlitePath: resolve('./data', 'cabinet.db'),
+      maxFileBytes: 10 * MIB,
+      allowedExtensions: ['jpg', 'jpeg', 'png', 'pdf', 'doc', 'docx', 'xlsx'],
+      minFreeBytes: 256 * MIB,
+      trustUserHeader: false,
+      trustProxy: false,
+      urlSecret: undefined,
+      publicUrl: undefined,
+      signedUrlTtlSeconds: 3600,
+      signedUrlMaxTtlSeconds: 7 * 86_400,
+      uploadTimeoutMs: 15 * 60_000,
+      shutdownGraceMs: 30_000,
+      logLevel: 'info',
+    })
+  })
+
+  it('reads every variable it knows', () => {
+    const config = loadConfig({
+      HOST: '0.0.0.0',
+      PORT: '8080',
+      CABINET_DATA_DIR: '/srv/cabinet',
+      CABINET_MAX_FILE_BYTES: '1048576',
+      CABINET_ALLOWED_TYPES: 'pdf,txt',
+      CABINET_MIN_FREE_BYTES: '0',
+      CABINET_TRUST_USER_HEADER: 'true',
+      CABINET_TRUST_PROXY: '1',
+      CABINET_URL_SECRET: 's'.repeat(32),
+      CABINET_PUBLIC_URL: 'https://files.example.com',
+      CABINET_SIGNED_URL_TTL_SECONDS: '60',
+      CABINET_SIGNED_URL_MAX_TTL_SECONDS: '120',
+      CABINET_UPLOAD_TIMEOUT_MS: '5000',
+      CABINET_SHUTDOWN_GRACE_MS: '0',
+      CABINET_LOG_LEVEL: 'debug',
+    })
+    expect(config).toMatchObject({
+      host: '0.0.0.0',
+      port: 8080,
+      dataDir: '/srv/cabinet',
+      sqlitePath: '/srv/cabinet/cabinet.db',
+      maxFileBytes: MIB,
+      allowedExtensions: ['pdf', 'txt'],
+      minFreeBytes: 0,
+      trustUserHeader: true,
+      trustProxy: true,
+      urlSecret: 's'.repeat(32),
+      publicUrl: 'https://files.example.com',
+      signedUrlTtlSeconds: 60,
+      signedUrlMaxTtlSeconds: 120,
+      uploadTimeoutMs: 5000,
+      shutdownGraceMs: 0,
+      logLevel: 'debug',
+    })
+  })
+
+  it.each([
+    ['1', true], ['true', true], ['yes', true], ['on', true],
+    ['0', false], ['false', false], ['no', false], ['off', false], ['', false],
+  ])('reads the flag value %j as %s', (value, expected) => {
+    expect(loadConfig({ CABINET_TRUST_PROXY: value }).trustProxy).toBe(expected)
+  })
+
+  it('lists every bad variable at once, each by name', () => {
+    const problems = problemsOf({
+      PORT: 'eighty',
+      CABINET_MAX_FILE_BYTES: '0',
+      CABINET_TRUST_PROXY: 'maybe',
+      CABINET_URL_SECRET: 'too-short',
+      CABINET_PUBLIC_URL: 'ftp://files.example.com',
+      CABINET_LOG_LEVEL: 'loud',
+      CABINET_UPLOAD_TIMEOUT_MS: '-5',
+    })
+    const named = [
+      'PORT',
+      'CABINET_MAX_FILE_BYTES',
+      'CABINET_TRUST_PROXY',
+      'CABINET_URL_SECRET',
+      'CABINET_PUBLIC_URL',
+      'CABINET_LOG_LEVEL',
+      'CABINET_UPLOAD_TIMEOUT_MS',
+    ]
+    expect(problems).toHaveLength(named.length)
+    for (const variable of named) expect(problems.some((p) => p.startsWith(variable))).toBe(true)
+    expect(problems.find((p) => p.startsWith('PORT'))).toContain('"eighty"')
+  })
+
+  it('lists a signed-URL TTL above its maximum together with the other bad variables', () => {
+    const problems = problemsOf({ PORT: 'eighty', CABINET_SIGNED_URL_TTL_SECONDS: '7200', CABINET_SIGNED_URL_MAX_TTL_SECONDS: '3600' })
+    expect(problems.some((p) => p.startsWith('PORT'))).toBe(true)
+    expect(problems.some((p) => p.startsWith('CABINET_SIGNED_URL_TTL_SECONDS'))).toBe(true)
+  })
+
+  it('refuses a signed-URL TTL above its maximum', () => {
+    const problems = problemsOf({ CABINET_SIGNED_URL_TTL_SECONDS: '7200', CABINET_SIGNED_URL_MAX_TTL_SECONDS: '3600' })
+    expect(problems).toEqual([expect.stringContaining('CABINET_SIGNED_URL_TTL_SECONDS')])
+  })
+
+  it.each([['65536'], ['3.5'], ['-1'], ['']])('refuses PORT=%j', (port) => {
+    expect(problemsOf({ PORT: port })).toEqual([expect.stringMatching(/^PORT/)])
+  })
+
+  it('accepts PORT=0, letting the OS pick a free port', () => {
+    expect(loadConfig({ PORT: '0' }).port).toBe(0)
+  })
+
+  it('refuses an unknown type in CABINET_ALLOWED_TYPES, naming it and listing the known types', () => {
+    const problems = problemsOf({ CABINET_ALLOWED_TYPES: 'pdf,exe' })
+    expect(problems).toHaveLength(1)
+    const problem = problems[0]!
+    expect(problem).toMatch(/^CABINET_ALLOWED_TYPES/)
+    expect(problem).toContain('exe')
+    for (const extension of KNOWN_EXTENSIONS) expect(problem).toContain(extension)
+  })
+
+  it('refuses an empty CABINET_ALLOWED_TYPES list', () => {
+    expect(problemsOf({ CABINET_ALLOWED_TYPES: ' , ' })).toEqual([expect.stringMatching(/^CABINET_ALLOWED_TYPES/)])
+  })
+
+  it('normalises allowed types: case, spaces, leading dots and duplicates', () => {
+    expect(loadConfig({ CABINET_ALLOWED_TYPES: ' .PDF , Jpg,pdf,, md ' }).allowedExtensions).toEqual(['pdf', 'jpg', 'md'])
+  })
+
+  it.each([
+    ['https://files.example.com/', 'https://files.example.com'],
+    ['https://files.example.com///', 'https://files.example.com'],
+    ['http://10.0.0.5:8080/cabinet/', 'http://10.0.0.5:8080/cabinet'],
+  ])('trims the trailing slash of CABINET_PUBLIC_URL=%s', (value, expected) => {
+    expect(loadConfig({ CABINET_PUBLIC_URL: value }).publicUrl).toBe(expected)
+  })
+
+  it('treats empty optional secrets and URLs as unset', () => {
+    const config = loadConfig({ CABINET_URL_SECRET: '', CABINET_PUBLIC_URL: '' })
+    expect(config.urlSecret).toBeUndefined()
+    expect(config.publicUrl).toBeUndefined()
+  })
+
+  it('returns a frozen config, allowed types included', () => {
+    const config = loadConfig({})
+    expect(Object.isFrozen(config)).toBe(true)
+    expect(Object.isFrozen(config.allowedExtensions)).toBe(true)
+    expect(() => {
+      ;(config as { port: number }).port = 1
+    }).toThrow(TypeError)
+    expect(() => (config.allowedExtensions as string[]).push('exe')).toThrow(TypeError)
+    expect(config.port).toBe(3001)
+  })
+
+  it('ignores variables it does not know', () => {
+    expect(loadConfig({ PATH: '/usr/bin', CABINET_UNKNOWN: 'x' }).port).toBe(3001)
+  })
+})

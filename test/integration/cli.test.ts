@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { rm } from 'node:fs/promises'
+import { auth } from '../helpers/http.js'
+import { runCli, startServeProcess, type ServeProcess } from '../helpers/process.js'
+import { makeDataDir } from '../helpers/server.js'
+
+describe('cabinet CLI', () => {
+  let dataDir: string
+  let server: ServeProcess
+
+  beforeAll(async () => {
+    dataDir = await makeDataDir()
+    server = await startServeProcess({ CABINET_DATA_DIR: dataDir })
+  })
+  afterAll(async () => {
+    server.child.kill('SIGTERM')
+    await server.exited
+    await rm(dataDir, { recursive: true, force: true })
+  })
+
+  it('token create prints a working token as its last line; token revoke ends it', async () => {
+    const created = await runCli(['token', 'create', '--user', 'alice', '--ttl', '30d'], { CABINET_DATA_DIR: dataDir })
+    expect(created.code).toBe(0)
+    const lines = created.stdout.trim().split('\n')
+    const token = lines.at(-1)!
+    expect(token).toMatch(/^cab_[0-9a-f]{16}\.[\w-]{43}$/)
+    expect(created.stdout).toMatch(/for user alice \(expires 20\d\d-/)
+    expect((await fetch(`${server.url}/api/files`, { headers: auth(token) })).status).toBe(200)
+
+    const listed = await runCli(['token', 'list', '--user', 'alice'], { CABINET_DATA_DIR: dataDir })
+    expect(listed.stdout).toContain('\talice\tactive\t')
+    expect(listed.stdout).not.toContain(token.split('.')[1])
+
+    const revoked = await runCli(['token', 'revoke', token.slice(4, 20)], { CABINET_DATA_DIR: dataDir })
+    expect(revoked.code).toBe(0)
+    expect((await fetch(`${server.url}/api/files`, { headers: auth(token) })).status).toBe(401)
+    const again = await runCli(['token', 'revoke', token], { CABINET_DATA_DIR: dataDir })
+    expect(again.code).toBe(1)
+  })
+
+  it('refuses bad input with a clear message', async () => {
+    const noUser = await runCli(['token', 'create'], { CABINET_DATA_DIR: dataDir })
+    expect(noUser.code).toBe(1)
+    expect(noUser.stderr).toContain('needs --user')
+    const badTtl = await runCli(['token', 'create', '--user', 'a', '--ttl', 'soon'], { CABINET_DATA_DIR: dataDir })
+    expect(badTtl.stderr).toContain('not a duration like 30d')
+    const badUser = await runCli(['token', 'create', '--user', '../root'], { CABINET_DATA_DIR: dataDir })
+    expect(badUser.code).toBe(1)
+    const unknown = await runCli(['frobnicate'], { CABINET_DATA_DIR: dataDir })
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain('unknown command "frobnicate"')
+  })
+
+  it('serve lists every bad setting at once and exits 78', async () => {
+    const result = await runCli(['serve'], {
+      CABINET_DATA_DIR: dataDir,
+      PORT: 'eighty',
+      CABINET_MAX_FILE_BYTES: '-5',
+      CABINET_ALLOWED_TYPES: 'png,exe',
+      CABINET_URL_SECRET: 'short',
+    })
+    expect(result.code).toBe(78)
+    expect(result.stderr).toContain('Invalid configuration')
+    for (const name of ['PORT="eighty"', 'CABINET_MAX_FILE_BYTES="-5"', 'CABINET_ALLOWED_TYPES', 'CABINET_URL_SECRET']) {
+      expect(result.stderr).toContain(name)
+    }
+    expect(result.stderr).not.toContain('    at ')
+  })
+})

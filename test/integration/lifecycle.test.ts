@@ -1,0 +1,142 @@
+import { connect } from 'node:net'
+import { request } from 'node:http'
+import { readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pngBytes } from '../helpers/fixtures.js'
+import { eventually, rawMultipart } from '../helpers/http.js'
+import { runCli, startServeProcess } from '../helpers/process.js'
+import { makeDataDir, startTestServer, type TestServer } from '../helpers/server.js'
+
+const BOUNDARY = 'lifecycle'
+
+function uploadHead(url: string, token: string, contentLength: number): string {
+  const { host } = new URL(url)
+  return [
+    'POST /api/files/upload HTTP/1.1',
+    `Host: ${host}`,
+    `Authorization: Bearer ${token}`,
+    `Content-Type: multipart/form-data; boundary=${BOUNDARY}`,
+    `Content-Length: ${contentLength}`,
+    '',
+    '',
+  ].join('\r\n')
+}
+
+async function tokenFor(dataDir: string, user: string): Promise<string> {
+  return (await runCli(['token', 'create', '--user', user], { CABINET_DATA_DIR: dataDir })).stdout.trim().split('\n').at(-1)!
+}
+
+function fileRows(dataDir: string): Array<{ id: string; status: string }> {
+  const db = new Database(join(dataDir, 'cabinet.db'), { readonly: true })
+  try {
+    return db.prepare('select id, status from files').all() as Array<{ id: string; status: string }>
+  } finally {
+    db.close()
+  }
+}
+
+describe('a client that vanishes mid-upload', () => {
+  let cabinet: TestServer
+  beforeAll(async () => {
+    cabinet = await startTestServer()
+  })
+  afterAll(() => cabinet.stop())
+
+  it('leaves no temp file, blob or row behind, and the server keeps serving', async () => {
+    const token = await cabinet.token('alice')
+    const body = Buffer.from(rawMultipart(BOUNDARY, 'half.png', pngBytes(4 * 1024 * 1024)))
+    const { port } = new URL(cabinet.url)
+    const socket = connect(Number(port), '127.0.0.1')
+    await new Promise((resolve) => socket.once('connect', resolve))
+    socket.write(uploadHead(cabinet.url, token, body.length))
+    socket.write(body.subarray(0, body.length / 2))
+    await eventually(async () => expect((await cabinet.fileRows()).map((r) => r.status)).toEqual(['pending']))
+    socket.destroy()
+    await eventually(async () => {
+      expect(await cabinet.fileRows()).toEqual([])
+      expect(await cabinet.storedPaths()).toEqual([])
+    })
+    expect((await fetch(`${cabinet.url}/api/files`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
+  })
+})
+
+describe('cabinet serve as a process', () => {
+  it('finishes an in-flight upload on SIGTERM, refuses new work, then exits 0', async () => {
+    const dataDir = await makeDataDir()
+    try {
+      const server = await startServeProcess({ CABINET_DATA_DIR: dataDir })
+      const token = await tokenFor(dataDir, 'alice')
+      const body = Buffer.from(rawMultipart(BOUNDARY, 'slow.png', pngBytes(256 * 1024)))
+      const { port } = new URL(server.url)
+      let lateStatus: number | string = 'not tried'
+      const responded = new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, method: 'POST', path: '/api/files/upload', headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': `multipart/form-data; boundary=${BOUNDARY}`,
+            'content-length': body.length,
+          } },
+          (res) => {
+            let text = ''
+            res.on('data', (chunk: Buffer) => (text += chunk.toString()))
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+          },
+        )
+        req.on('error', reject)
+        req.write(body.subarray(0, 1000))
+        setTimeout(() => {
+          server.child.kill('SIGTERM')
+          setTimeout(() => {
+            // A newcomer is turned away while the upload already under way carries on.
+            fetch(`${server.url}/api/files`).then(
+              (late) => (lateStatus = late.status),
+              () => (lateStatus = 'refused'),
+            ).finally(() => req.end(body.subarray(1000)))
+          }, 300)
+        }, 300)
+      })
+      const startedWaiting = Date.now()
+      const result = await responded
+      expect(result.status).toBe(200)
+      expect([503, 'refused']).toContain(lateStatus)
+      const fileId = JSON.parse(result.body).file_id
+      expect(await server.exited).toBe(0)
+      expect(Date.now() - startedWaiting).toBeLessThan(4000)
+      expect(server.output()).toContain('shutting down: finishing in-flight requests')
+      expect(fileRows(dataDir)).toEqual([{ id: fileId, status: 'ready' }])
+    } finally {
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  })
+
+  it('after kill -9 mid-upload, a restart removes the partial file and its pending row', async () => {
+    const dataDir = await makeDataDir()
+    try {
+      const env = { CABINET_DATA_DIR: dataDir, CABINET_UPLOAD_TIMEOUT_MS: '1000' }
+      const first = await startServeProcess(env)
+      const token = await tokenFor(dataDir, 'alice')
+      const body = Buffer.from(rawMultipart(BOUNDARY, 'partial.png', pngBytes(2 * 1024 * 1024)))
+      const socket = connect(Number(new URL(first.url).port), '127.0.0.1')
+      await new Promise((resolve) => socket.once('connect', resolve))
+      socket.on('error', () => {})
+      socket.write(uploadHead(first.url, token, body.length))
+      socket.write(body.subarray(0, body.length / 2))
+      await eventually(async () => expect((await readdir(join(dataDir, 'tmp'))).length).toBe(1))
+      first.child.kill('SIGKILL')
+      await first.exited
+      socket.destroy()
+      expect(fileRows(dataDir).map((r) => r.status)).toEqual(['pending'])
+
+      await new Promise((resolve) => setTimeout(resolve, 1100))
+      const second = await startServeProcess(env)
+      expect(await readdir(join(dataDir, 'tmp'))).toEqual([])
+      expect(fileRows(dataDir)).toEqual([])
+      second.child.kill('SIGTERM')
+      expect(await second.exited).toBe(0)
+    } finally {
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  })
+})

@@ -1,11 +1,26 @@
 import { defineConfig } from 'vitest/config'
 
+/**
+ * One run, three projects: unit and conformance tests (which pick their own backends),
+ * and the integration suite twice, on the embedded default and on PostgreSQL + S3.
+ */
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
     reporters: ['default'],
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts', 'test/conformance/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: { name: 'embedded', include: ['test/integration/**/*.test.ts'], env: { CABINET_TEST_BACKEND: 'embedded' } },
+      },
+      {
+        extends: true,
+        test: { name: 'postgres-s3', include: ['test/integration/**/*.test.ts'], env: { CABINET_TEST_BACKEND: 'postgres-s3' } },
+      },
+    ],
   },
 })

@@ -21,7 +21,8 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       port: 3001,
       dataDir: resolve('./data'),
-      sqlitePath: resolve('./data', 'cabinet.db'),
+      database: { kind: 'sqlite', path: resolve('./data', 'cabinet.db') },
+      blobs: { kind: 'local', rootDir: resolve('./data') },
       maxFileBytes: 10 * MIB,
       allowedExtensions: ['jpg', 'jpeg', 'png', 'pdf', 'doc', 'docx', 'xlsx'],
       minFreeBytes: 256 * MIB,
@@ -33,6 +34,7 @@ describe('loadConfig', () => {
       signedUrlMaxTtlSeconds: 7 * 86_400,
       uploadTimeoutMs: 15 * 60_000,
       shutdownGraceMs: 30_000,
+      jobPollIntervalMs: 1000,
       logLevel: 'info',
     })
   })
@@ -53,13 +55,15 @@ describe('loadConfig', () => {
       CABINET_SIGNED_URL_MAX_TTL_SECONDS: '120',
       CABINET_UPLOAD_TIMEOUT_MS: '5000',
       CABINET_SHUTDOWN_GRACE_MS: '0',
+      CABINET_JOB_POLL_INTERVAL_MS: '250',
       CABINET_LOG_LEVEL: 'debug',
     })
     expect(config).toMatchObject({
       host: '0.0.0.0',
       port: 8080,
       dataDir: '/srv/cabinet',
-      sqlitePath: '/srv/cabinet/cabinet.db',
+      database: { kind: 'sqlite', path: '/srv/cabinet/cabinet.db' },
+      blobs: { kind: 'local', rootDir: '/srv/cabinet' },
       maxFileBytes: MIB,
       allowedExtensions: ['pdf', 'txt'],
       minFreeBytes: 0,
@@ -71,8 +75,48 @@ describe('loadConfig', () => {
       signedUrlMaxTtlSeconds: 120,
       uploadTimeoutMs: 5000,
       shutdownGraceMs: 0,
+      jobPollIntervalMs: 250,
       logLevel: 'debug',
     })
+  })
+
+  it('selects PostgreSQL and an S3 bucket when they are configured', () => {
+    const config = loadConfig({
+      CABINET_DATABASE_URL: 'postgres://cabinet:secret@db.internal:5432/cabinet',
+      CABINET_DATABASE_POOL_MAX: '20',
+      CABINET_S3_ENDPOINT: 'https://cos.ap-shanghai.myqcloud.com',
+      CABINET_S3_BUCKET: 'cabinet-files-1250000000',
+      CABINET_S3_REGION: 'ap-shanghai',
+      CABINET_S3_ACCESS_KEY_ID: 'AKID',
+      CABINET_S3_SECRET_ACCESS_KEY: 'SECRET',
+      CABINET_S3_REDIRECT_DOWNLOADS: '1',
+    })
+    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://cabinet:secret@db.internal:5432/cabinet', poolMax: 20 })
+    expect(config.blobs).toEqual({
+      kind: 's3',
+      endpoint: 'https://cos.ap-shanghai.myqcloud.com',
+      region: 'ap-shanghai',
+      bucket: 'cabinet-files-1250000000',
+      accessKeyId: 'AKID',
+      secretAccessKey: 'SECRET',
+      forcePathStyle: true,
+      redirectDownloads: true,
+    })
+    expect(loadConfig({ CABINET_S3_BUCKET: 'b-on-aws', CABINET_S3_ACCESS_KEY_ID: 'a', CABINET_S3_SECRET_ACCESS_KEY: 's' }).blobs).toMatchObject({
+      endpoint: undefined,
+      forcePathStyle: false,
+    })
+  })
+
+  it('refuses half an S3 configuration, naming what is missing', () => {
+    expect(problemsOf({ CABINET_S3_ENDPOINT: 'http://127.0.0.1:9000' })).toEqual([
+      'CABINET_S3_BUCKET: required when CABINET_S3_ENDPOINT is set',
+    ])
+    expect(problemsOf({ CABINET_S3_BUCKET: 'files' })).toEqual([
+      'CABINET_S3_ACCESS_KEY_ID: required with CABINET_S3_BUCKET',
+      'CABINET_S3_SECRET_ACCESS_KEY: required with CABINET_S3_BUCKET',
+    ])
+    expect(problemsOf({ CABINET_DATABASE_URL: 'mysql://x' })[0]).toMatch(/^CABINET_DATABASE_URL="mysql:\/\/x": must be a postgres:\/\/ URL/)
   })
 
   it.each([

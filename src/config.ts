@@ -5,12 +5,33 @@ import { kindOfExtension, KNOWN_EXTENSIONS } from './domain/files/file-types.js'
 const MIB = 1024 * 1024
 
 /** Everything Cabinet reads from its environment, parsed once at start. */
+/** Where metadata lives: the embedded SQLite file, or a PostgreSQL server several instances share. */
+export type DatabaseConfig =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly url: string; readonly poolMax: number }
+
+/** Where file bytes live: the local disk under the data dir, or an S3-compatible bucket. */
+export type BlobConfig =
+  | { readonly kind: 'local'; readonly rootDir: string }
+  | {
+      readonly kind: 's3'
+      /** Omit for AWS itself; e.g. https://cos.ap-shanghai.myqcloud.com or http://127.0.0.1:9000 otherwise. */
+      readonly endpoint: string | undefined
+      readonly region: string
+      readonly bucket: string
+      readonly accessKeyId: string
+      readonly secretAccessKey: string
+      readonly forcePathStyle: boolean
+      /** Answer downloads with a redirect to a presigned URL, so the bytes skip Cabinet. */
+      readonly redirectDownloads: boolean
+    }
+
 export interface Config {
   readonly host: string
   readonly port: number
   readonly dataDir: string
-  /** SQLite file holding the metadata. */
-  readonly sqlitePath: string
+  readonly database: DatabaseConfig
+  readonly blobs: BlobConfig
   readonly maxFileBytes: number
   /** Lower-cased extensions accepted for upload, e.g. `jpg`, `pdf`. */
   readonly allowedExtensions: readonly string[]
@@ -20,7 +41,7 @@ export interface Config {
   readonly trustUserHeader: boolean
   /** Honour X-Forwarded-* from a reverse proxy such as nginx. */
   readonly trustProxy: boolean
-  /** HMAC secret for signed URLs; when unset, generated into `<dataDir>/url-secret.key` on first start. */
+  /** HMAC secret for signed URLs; when unset, generated once and kept in the metadata database. */
   readonly urlSecret: string | undefined
   /** Origin used to build absolute signed URLs, e.g. `https://files.example.com`; else taken from the request. */
   readonly publicUrl: string | undefined
@@ -28,6 +49,8 @@ export interface Config {
   readonly signedUrlMaxTtlSeconds: number
   /** How long one upload request may take; pending uploads older than this are abandoned and cleaned. */
   readonly uploadTimeoutMs: number
+  /** How often an idle instance looks for queued background jobs. */
+  readonly jobPollIntervalMs: number
   /** How long shutdown waits for in-flight requests before closing them. */
   readonly shutdownGraceMs: number
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -88,6 +111,20 @@ const EnvSchema = z.object({
   CABINET_SIGNED_URL_MAX_TTL_SECONDS: wholeNumber(1, 30 * 86_400).default(7 * 86_400),
   CABINET_UPLOAD_TIMEOUT_MS: wholeNumber(1000, 86_400_000).default(15 * 60_000),
   CABINET_SHUTDOWN_GRACE_MS: wholeNumber(0, 3_600_000).default(30_000),
+  CABINET_JOB_POLL_INTERVAL_MS: wholeNumber(50, 600_000).default(1000),
+  CABINET_DATABASE_URL: optionalText.pipe(
+    z.string().regex(/^postgres(ql)?:\/\/./, 'must be a postgres:// URL, e.g. postgres://cabinet:secret@db.internal:5432/cabinet').optional(),
+  ),
+  CABINET_DATABASE_POOL_MAX: wholeNumber(1, 200).default(10),
+  CABINET_S3_ENDPOINT: optionalText.pipe(z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional()),
+  CABINET_S3_BUCKET: optionalText.pipe(
+    z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid bucket name (3-63 lowercase letters, digits, dots, hyphens)').optional(),
+  ),
+  CABINET_S3_REGION: z.string().min(1).default('us-east-1'),
+  CABINET_S3_ACCESS_KEY_ID: optionalText,
+  CABINET_S3_SECRET_ACCESS_KEY: optionalText,
+  CABINET_S3_FORCE_PATH_STYLE: flag.optional(),
+  CABINET_S3_REDIRECT_DOWNLOADS: flag.default(false),
   CABINET_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
 
@@ -101,17 +138,38 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (ttls.success && ttls.data.CABINET_SIGNED_URL_TTL_SECONDS > ttls.data.CABINET_SIGNED_URL_MAX_TTL_SECONDS) {
     problems.push('CABINET_SIGNED_URL_TTL_SECONDS: must not exceed CABINET_SIGNED_URL_MAX_TTL_SECONDS')
   }
+  const s3 = Object.keys(env).filter((name) => name.startsWith('CABINET_S3_') && env[name] !== '')
+  if (s3.length > 0 && !env.CABINET_S3_BUCKET) problems.push(`CABINET_S3_BUCKET: required when ${s3.join(', ')} ${s3.length > 1 ? 'are' : 'is'} set`)
+  if (env.CABINET_S3_BUCKET) {
+    for (const name of ['CABINET_S3_ACCESS_KEY_ID', 'CABINET_S3_SECRET_ACCESS_KEY']) {
+      if (!env[name]) problems.push(`${name}: required with CABINET_S3_BUCKET`)
+    }
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems)
   const e = parsed.data
   if (e.CABINET_SIGNED_URL_TTL_SECONDS > e.CABINET_SIGNED_URL_MAX_TTL_SECONDS) {
     throw new ConfigError(['CABINET_SIGNED_URL_TTL_SECONDS: must not exceed CABINET_SIGNED_URL_MAX_TTL_SECONDS'])
   }
   const dataDir = resolve(e.CABINET_DATA_DIR)
-  return Object.freeze({
+  const config: Config = {
     host: e.HOST,
     port: e.PORT,
     dataDir,
-    sqlitePath: resolve(dataDir, 'cabinet.db'),
+    database: e.CABINET_DATABASE_URL
+      ? { kind: 'postgres', url: e.CABINET_DATABASE_URL, poolMax: e.CABINET_DATABASE_POOL_MAX }
+      : { kind: 'sqlite', path: resolve(dataDir, 'cabinet.db') },
+    blobs: e.CABINET_S3_BUCKET
+      ? {
+          kind: 's3',
+          endpoint: e.CABINET_S3_ENDPOINT,
+          region: e.CABINET_S3_REGION,
+          bucket: e.CABINET_S3_BUCKET,
+          accessKeyId: e.CABINET_S3_ACCESS_KEY_ID!,
+          secretAccessKey: e.CABINET_S3_SECRET_ACCESS_KEY!,
+          forcePathStyle: e.CABINET_S3_FORCE_PATH_STYLE ?? e.CABINET_S3_ENDPOINT !== undefined,
+          redirectDownloads: e.CABINET_S3_REDIRECT_DOWNLOADS,
+        }
+      : { kind: 'local', rootDir: dataDir },
     maxFileBytes: e.CABINET_MAX_FILE_BYTES,
     allowedExtensions: Object.freeze([...new Set(e.CABINET_ALLOWED_TYPES)]),
     minFreeBytes: e.CABINET_MIN_FREE_BYTES,
@@ -123,6 +181,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     signedUrlMaxTtlSeconds: e.CABINET_SIGNED_URL_MAX_TTL_SECONDS,
     uploadTimeoutMs: e.CABINET_UPLOAD_TIMEOUT_MS,
     shutdownGraceMs: e.CABINET_SHUTDOWN_GRACE_MS,
+    jobPollIntervalMs: e.CABINET_JOB_POLL_INTERVAL_MS,
     logLevel: e.CABINET_LOG_LEVEL,
-  })
+  }
+  return Object.freeze(config)
 }

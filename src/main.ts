@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp } from './app.js'
@@ -5,19 +7,42 @@ import { LocalBlobStore } from './blob/local-blob-store.js'
 import type { Config } from './config.js'
 import { KyselyMetadataStore } from './db/kysely-metadata-store.js'
 import type { MetadataStore } from './db/metadata-store.js'
+import type { BlobStore } from './blob/blob-store.js'
+import { S3BlobStore } from './blob/s3-blob-store.js'
 import { UrlSigner } from './domain/auth/signed-url.js'
 import { TokenService } from './domain/auth/token-service.js'
 import { FileService } from './domain/files/file-service.js'
-import { startRecoveryJob } from './jobs/recover-interrupted.job.js'
+import { JobRunner } from './jobs/job-runner.js'
+import { RECOVER_INTERRUPTED, recoverInterruptedJob, scheduleRecovery } from './jobs/recover-interrupted.job.js'
 import { loadUrlSecret } from './url-secret.js'
 
-export async function openMetadataStore(config: Config): Promise<MetadataStore> {
-  return KyselyMetadataStore.openSqlite(config.sqlitePath)
+/** The metadata adapter the configuration names; migrations run on open. */
+export async function openMetadataStore(config: Pick<Config, 'database'>): Promise<KyselyMetadataStore> {
+  const { database } = config
+  return database.kind === 'postgres'
+    ? KyselyMetadataStore.openPostgres(database.url, { poolMax: database.poolMax })
+    : KyselyMetadataStore.openSqlite(database.path)
+}
+
+/** The blob adapter the configuration names. */
+export async function openBlobStore(config: Pick<Config, 'blobs'>): Promise<BlobStore> {
+  const { blobs } = config
+  if (blobs.kind === 'local') return LocalBlobStore.create({ rootDir: blobs.rootDir })
+  return S3BlobStore.create({
+    region: blobs.region,
+    bucket: blobs.bucket,
+    accessKeyId: blobs.accessKeyId,
+    secretAccessKey: blobs.secretAccessKey,
+    forcePathStyle: blobs.forcePathStyle,
+    ...(blobs.endpoint ? { endpoint: blobs.endpoint } : {}),
+  })
 }
 
 export interface RunningServer {
   readonly app: FastifyInstance
   readonly address: string
+  /** This process's name in job leases and logs. */
+  readonly instanceId: string
   readonly services: { readonly metadata: MetadataStore; readonly files: FileService; readonly tokens: TokenService }
   /** Stops accepting, lets in-flight requests finish (up to the grace period), then releases everything. */
   stop(): Promise<void>
@@ -25,27 +50,46 @@ export interface RunningServer {
 
 /** Wires the configured adapters into the services and starts listening. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const blobs = await LocalBlobStore.create({ rootDir: config.dataDir })
   const metadata = await openMetadataStore(config)
-  const files = new FileService(metadata, blobs, config, logger)
+  const blobs = await openBlobStore(config).catch(async (error: unknown) => {
+    await metadata.close()
+    throw error
+  })
+  const files = new FileService(metadata, blobs, {
+    ...config,
+    redirectDownloads: config.blobs.kind === 's3' && config.blobs.redirectDownloads,
+  }, logger)
   const tokens = new TokenService(metadata.tokens)
-  const urlSigner = new UrlSigner(await loadUrlSecret(config.urlSecret, config.dataDir))
-  const stopRecovery = await startRecoveryJob({ files, localBlobs: blobs, uploadTimeoutMs: config.uploadTimeoutMs, logger })
+  const urlSigner = new UrlSigner(await loadUrlSecret(config.urlSecret, metadata.settings))
+  const instanceId = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`
+  const jobs = new JobRunner(metadata.jobs, {
+    workerId: instanceId,
+    handlers: { [RECOVER_INTERRUPTED]: recoverInterruptedJob({ files, blobs, uploadTimeoutMs: config.uploadTimeoutMs, logger }) },
+    pollIntervalMs: config.jobPollIntervalMs,
+    leaseMs: 5 * 60_000,
+    logger,
+  })
+  jobs.start()
+  const stopRecovery = await scheduleRecovery(metadata.jobs, Math.min(config.uploadTimeoutMs, 5 * 60_000), logger)
 
   const app = await buildApp({ config, logger, files, tokens, urlSigner })
   const address = await app.listen({ host: config.host, port: config.port })
-  logger.info({ address, dataDir: config.dataDir, trustUserHeader: config.trustUserHeader }, 'Cabinet is listening')
+  logger.info(
+    { address, instanceId, database: config.database.kind, blobs: config.blobs.kind, dataDir: config.dataDir, trustUserHeader: config.trustUserHeader },
+    'Cabinet is listening',
+  )
   if (config.trustUserHeader) logger.warn('CABINET_TRUST_USER_HEADER=1: x-user-id is believed; only run behind a gateway that sets it')
 
   let stopping: Promise<void> | undefined
   const stop = () =>
     (stopping ??= (async () => {
       stopRecovery()
+      await jobs.stop()
       const force = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs)
       await app.close()
       clearTimeout(force)
       await metadata.close()
       await blobs.close()
     })())
-  return { app, address, services: { metadata, files, tokens }, stop }
+  return { app, address, instanceId, services: { metadata, files, tokens }, stop }
 }

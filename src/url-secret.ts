@@ -1,28 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
-
-const SECRET_FILE = 'url-secret.key'
+import type { SettingsRepository } from './db/metadata-store.js'
 
 /**
- * The signed-URL secret: from configuration when set (required when several instances
- * serve the same files), else generated once into the data dir with mode 0600.
+ * The signed-URL secret: from configuration when set, else generated once and kept in
+ * the metadata database, so every instance over that database signs and checks alike.
  */
-export async function loadUrlSecret(configured: string | undefined, dataDir: string): Promise<Buffer> {
+export async function loadUrlSecret(configured: string | undefined, settings: SettingsRepository): Promise<Buffer> {
   if (configured !== undefined) return Buffer.from(configured)
-  const path = join(dataDir, SECRET_FILE)
-  try {
-    return Buffer.from((await readFile(path, 'utf8')).trim(), 'base64url')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-  }
-  const secret = randomBytes(32)
-  try {
-    await writeFile(path, secret.toString('base64url'), { mode: 0o600, flag: 'wx' })
-    return secret
-  } catch (error) {
-    // Another process created it first: use theirs.
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return loadUrlSecret(undefined, dataDir)
-    throw error
-  }
+  const stored = await settings.getOrCreate('url_secret', () => randomBytes(32).toString('base64url'))
+  return Buffer.from(stored, 'base64url')
 }

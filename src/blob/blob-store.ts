@@ -15,6 +15,13 @@ export interface GetOptions {
   readonly range?: ByteRange
 }
 
+export interface PresignOptions {
+  readonly expiresInSeconds: number
+  /** Sent back by the backend as the response's Content-Disposition / Content-Type. */
+  readonly contentDisposition?: string
+  readonly contentType?: string
+}
+
 export interface BlobInfo {
   readonly key: string
   readonly sizeBytes: number
@@ -37,6 +44,16 @@ export interface BlobStore {
   /** Idempotent: deleting a missing key succeeds. */
   delete(key: string): Promise<void>
   list(prefix: string): AsyncIterable<BlobInfo>
+  /**
+   * A time-limited URL that fetches the blob straight from the backend, when
+   * `capabilities` has 'presign' (object storage); downloads can redirect to it.
+   */
+  presignGet?(key: string, options: PresignOptions): Promise<string>
+  /**
+   * Removes what writes interrupted by a crash left behind (temp files, unfinished
+   * multipart uploads) older than `olderThanMs`; returns how many.
+   */
+  removeAbandonedWrites?(olderThanMs: number): Promise<number>
   /** Bytes still free for new blobs, or undefined when the backend has no such limit (object storage). */
   availableBytes(): Promise<number | undefined>
   close(): Promise<void>

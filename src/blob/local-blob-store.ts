@@ -114,8 +114,7 @@ export class LocalBlobStore implements BlobStore {
     return fs.bavail * fs.bsize
   }
 
-  /** Removes in-progress writes older than `olderThanMs`, left by a crash or kill. Returns how many. */
-  async removeStaleTempFiles(olderThanMs: number): Promise<number> {
+  async removeAbandonedWrites(olderThanMs: number): Promise<number> {
     let removed = 0
     const cutoff = Date.now() - olderThanMs
     for (const name of await readdir(this.tmpDir)) {

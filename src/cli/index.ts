@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config.js'
+import { migrateStorageCommand } from './migrate-storage.js'
 import { serveCommand } from './serve.js'
 import { tokenCommand } from './token.js'
 
@@ -10,11 +11,15 @@ Commands:
   token create --user <id> [--ttl 30d]    Issue a bearer token for a user; the token is the last line printed
   token revoke <token-or-id>              Revoke a token
   token list [--user <id>]                List tokens (never their secrets)
+  migrate-storage --from <env file> --to <env file> [--json]
+                                          Copy every file, token and setting to another storage (e.g. SQLite+disk to
+                                          PostgreSQL+S3), verifying each file's SHA-256; safe to run again
 `
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   serve: serveCommand,
   token: tokenCommand,
+  'migrate-storage': migrateStorageCommand,
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -3,6 +3,9 @@
 export interface Database {
   files: FilesTable
   tokens: TokensTable
+  settings: SettingsTable
+  jobs: JobsTable
+  locks: LocksTable
 }
 
 export type FileStatus = 'pending' | 'ready' | 'deleting'
@@ -29,4 +32,40 @@ export interface TokensTable {
   created_at: number
   expires_at: number | null
   revoked_at: number | null
+}
+
+/** Shared values every instance must agree on, e.g. the signed-URL secret when none is configured. */
+export interface SettingsTable {
+  key: string
+  value: string
+}
+
+export type JobState = 'queued' | 'running' | 'done' | 'failed'
+
+/** The job queue shared by every instance: claimed with row locks, leased, retried with backoff. */
+export interface JobsTable {
+  id: string
+  kind: string
+  /** JSON. */
+  payload: string
+  state: JobState
+  /** Not before this time (epoch ms): set by the enqueuer and by retry backoff. */
+  run_at: number
+  attempts: number
+  max_attempts: number
+  /** Worker holding the lease while running. */
+  locked_by: string | null
+  locked_until: number | null
+  last_error: string | null
+  /** At most one queued or running job per key; null for none. */
+  dedupe_key: string | null
+  created_at: number
+  updated_at: number
+}
+
+/** Named leases, so that one instance at a time runs a scheduled task. */
+export interface LocksTable {
+  name: string
+  owner: string
+  expires_at: number
 }

@@ -111,4 +111,32 @@ export class KyselyFileRepository implements FileRepository {
       .execute()
     return rows.map((row) => ({ id: row.id, blobKey: row.blob_key, status: row.status }))
   }
+
+  async listAllReady(options: { afterId?: string; limit: number }): Promise<StoredFile[]> {
+    let select = this.db.selectFrom('files').selectAll().where('status', '=', 'ready')
+    if (options.afterId !== undefined) select = select.where('id', '>', options.afterId)
+    const rows = await select.orderBy('id').limit(options.limit).execute()
+    return rows.map(fileRowToStoredFile)
+  }
+
+  async importReady(file: StoredFile): Promise<boolean> {
+    const result = await this.db
+      .insertInto('files')
+      .values({
+        id: file.id,
+        user_id: file.userId,
+        status: 'ready',
+        original_name: file.originalName,
+        kind: file.kind,
+        mime_type: file.mimeType,
+        blob_key: file.blobKey,
+        size_bytes: file.sizeBytes,
+        sha256: file.sha256,
+        created_at: file.uploadedAt.getTime(),
+        uploaded_at: file.uploadedAt.getTime(),
+      })
+      .onConflict((conflict) => conflict.column('id').doNothing())
+      .executeTakeFirst()
+    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0
+  }
 }

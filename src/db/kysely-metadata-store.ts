@@ -1,10 +1,13 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SqliteDatabase from 'better-sqlite3'
-import { Kysely, Migrator, SqliteDialect, sql, type Dialect, type MigrationProvider } from 'kysely'
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Dialect, type MigrationProvider } from 'kysely'
+import pg from 'pg'
 import type { Database } from './database.js'
 import { KyselyFileRepository } from './file.repository.js'
 import type { MetadataStore } from './metadata-store.js'
+import { KyselyJobQueue, KyselyLocks } from './job-queue.repository.js'
+import { KyselySettingsRepository } from './settings.repository.js'
 import { MIGRATIONS } from './migrations/index.js'
 import { KyselyTokenRepository } from './token.repository.js'
 
@@ -14,6 +17,10 @@ const migrationProvider: MigrationProvider = { getMigrations: async () => ({ ...
 export class KyselyMetadataStore implements MetadataStore {
   readonly files: KyselyFileRepository
   readonly tokens: KyselyTokenRepository
+  readonly settings: KyselySettingsRepository
+  /** The shared job queue and named locks live in the same database, so every instance sees them. */
+  readonly jobs: KyselyJobQueue
+  readonly locks: KyselyLocks
 
   private constructor(
     readonly dialect: 'sqlite' | 'postgres',
@@ -21,6 +28,9 @@ export class KyselyMetadataStore implements MetadataStore {
   ) {
     this.files = new KyselyFileRepository(db)
     this.tokens = new KyselyTokenRepository(db)
+    this.settings = new KyselySettingsRepository(db)
+    this.jobs = new KyselyJobQueue(db, dialect)
+    this.locks = new KyselyLocks(db, dialect)
   }
 
   /** SQLite in WAL mode; `synchronous=FULL` so an acknowledged upload survives a power cut. */
@@ -36,6 +46,21 @@ export class KyselyMetadataStore implements MetadataStore {
     database.pragma('busy_timeout = 5000')
     database.pragma('foreign_keys = ON')
     return KyselyMetadataStore.open('sqlite', new SqliteDialect({ database }))
+  }
+
+  /** PostgreSQL through a connection pool; several Cabinet instances may share the database. */
+  static async openPostgres(url: string, options: { poolMax: number }): Promise<KyselyMetadataStore> {
+    const pool = new pg.Pool({ connectionString: url, max: options.poolMax, connectionTimeoutMillis: 10_000 })
+    // An idle client that loses its server must not crash the process; the next query reports it.
+    pool.on('error', () => {})
+    try {
+      const client = await pool.connect()
+      client.release()
+    } catch (error) {
+      await pool.end()
+      throw new Error(`Cannot connect to PostgreSQL at ${redactUrl(url)}: ${(error as Error).message}`, { cause: error })
+    }
+    return KyselyMetadataStore.open('postgres', new PostgresDialect({ pool }))
   }
 
   private static async open(dialect: 'sqlite' | 'postgres', kyselyDialect: Dialect): Promise<KyselyMetadataStore> {
@@ -55,5 +80,16 @@ export class KyselyMetadataStore implements MetadataStore {
 
   async close(): Promise<void> {
     await this.db.destroy()
+  }
+}
+
+/** The URL without its password, for messages and logs. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return '(unparseable URL)'
   }
 }

@@ -54,6 +54,10 @@ export interface FileRepository {
   markDeleting(id: string, userId: string): Promise<StoredFile | undefined>
   remove(id: string): Promise<void>
   findAbandoned(options: { pendingCreatedBefore: Date; limit: number }): Promise<AbandonedFile[]>
+  /** Every user's ready files in id order, for whole-store jobs such as migration. */
+  listAllReady(options: { afterId?: string; limit: number }): Promise<StoredFile[]>
+  /** Adds a ready file exactly as given (migration); false when a row with that id already exists. */
+  importReady(file: StoredFile): Promise<boolean>
 }
 
 export interface TokenRecord {
@@ -73,11 +77,18 @@ export interface TokenRepository {
   list(userId?: string): Promise<TokenRecord[]>
 }
 
+/** Values every instance must agree on. */
+export interface SettingsRepository {
+  /** The stored value, or `create()`'s, stored first by whichever instance gets there first. */
+  getOrCreate(key: string, create: () => string): Promise<string>
+}
+
 /** The metadata port: one adapter per database, all passing test/conformance/metadata-store. */
 export interface MetadataStore {
   readonly dialect: 'sqlite' | 'postgres'
   readonly files: FileRepository
   readonly tokens: TokenRepository
+  readonly settings: SettingsRepository
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>
   close(): Promise<void>

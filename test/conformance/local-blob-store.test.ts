@@ -79,7 +79,7 @@ describe('LocalBlobStore on disk', () => {
     expect(await readdir(join(rootDir, 'tmp'))).toEqual([])
   })
 
-  it('removeStaleTempFiles removes old temp files and keeps fresh ones and blobs', async () => {
+  it('removeAbandonedWrites removes old temp files and keeps fresh ones and blobs', async () => {
     await store.put('ab/cd/kept', bodyOf(Buffer.from('a stored blob')))
     const tmp = join(rootDir, 'tmp')
     await writeFile(join(tmp, 'old.part'), 'left by a crash')
@@ -87,7 +87,7 @@ describe('LocalBlobStore on disk', () => {
     const anHourAgo = new Date(Date.now() - 60 * 60_000)
     await utimes(join(tmp, 'old.part'), anHourAgo, anHourAgo)
 
-    expect(await store.removeStaleTempFiles(10 * 60_000)).toBe(1)
+    expect(await store.removeAbandonedWrites(10 * 60_000)).toBe(1)
     expect(await readdir(tmp)).toEqual(['fresh.part'])
     expect((await store.head('ab/cd/kept'))?.sizeBytes).toBe(13)
   })

@@ -297,5 +297,14 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         expect(ids(await store.tokens.list())).toEqual([a1.id, a2.id, b1.id].sort())
       })
     })
+
+    describe('settings', () => {
+      it('getOrCreate stores the first value and returns it to every later caller', async () => {
+        const values = await Promise.all(Array.from({ length: 8 }, (_, i) => store.settings.getOrCreate('secret', () => `value-${i}`)))
+        expect(new Set(values).size).toBe(1)
+        expect(await store.settings.getOrCreate('secret', () => 'late')).toBe(values[0])
+        expect(await store.settings.getOrCreate('other', () => 'x')).toBe('x')
+      })
+    })
   })
 }

@@ -1,25 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { rm } from 'node:fs/promises'
 import { auth } from '../helpers/http.js'
 import { runCli, startServeProcess, type ServeProcess } from '../helpers/process.js'
-import { makeDataDir } from '../helpers/server.js'
+import { openTestBackend, type TestBackend } from '../helpers/test-backend.js'
 
 describe('cabinet CLI', () => {
-  let dataDir: string
+  let backend: TestBackend
+  let env: Record<string, string>
   let server: ServeProcess
 
   beforeAll(async () => {
-    dataDir = await makeDataDir()
-    server = await startServeProcess({ CABINET_DATA_DIR: dataDir })
+    backend = await openTestBackend()
+    env = backend.env
+    server = await startServeProcess(env)
   })
   afterAll(async () => {
     server.child.kill('SIGTERM')
     await server.exited
-    await rm(dataDir, { recursive: true, force: true })
+    await backend.cleanup()
   })
 
   it('token create prints a working token as its last line; token revoke ends it', async () => {
-    const created = await runCli(['token', 'create', '--user', 'alice', '--ttl', '30d'], { CABINET_DATA_DIR: dataDir })
+    const created = await runCli(['token', 'create', '--user', 'alice', '--ttl', '30d'], env)
     expect(created.code).toBe(0)
     const lines = created.stdout.trim().split('\n')
     const token = lines.at(-1)!
@@ -27,33 +28,33 @@ describe('cabinet CLI', () => {
     expect(created.stdout).toMatch(/for user alice \(expires 20\d\d-/)
     expect((await fetch(`${server.url}/api/files`, { headers: auth(token) })).status).toBe(200)
 
-    const listed = await runCli(['token', 'list', '--user', 'alice'], { CABINET_DATA_DIR: dataDir })
+    const listed = await runCli(['token', 'list', '--user', 'alice'], env)
     expect(listed.stdout).toContain('\talice\tactive\t')
     expect(listed.stdout).not.toContain(token.split('.')[1])
 
-    const revoked = await runCli(['token', 'revoke', token.slice(4, 20)], { CABINET_DATA_DIR: dataDir })
+    const revoked = await runCli(['token', 'revoke', token.slice(4, 20)], env)
     expect(revoked.code).toBe(0)
     expect((await fetch(`${server.url}/api/files`, { headers: auth(token) })).status).toBe(401)
-    const again = await runCli(['token', 'revoke', token], { CABINET_DATA_DIR: dataDir })
+    const again = await runCli(['token', 'revoke', token], env)
     expect(again.code).toBe(1)
   })
 
   it('refuses bad input with a clear message', async () => {
-    const noUser = await runCli(['token', 'create'], { CABINET_DATA_DIR: dataDir })
+    const noUser = await runCli(['token', 'create'], env)
     expect(noUser.code).toBe(1)
     expect(noUser.stderr).toContain('needs --user')
-    const badTtl = await runCli(['token', 'create', '--user', 'a', '--ttl', 'soon'], { CABINET_DATA_DIR: dataDir })
+    const badTtl = await runCli(['token', 'create', '--user', 'a', '--ttl', 'soon'], env)
     expect(badTtl.stderr).toContain('not a duration like 30d')
-    const badUser = await runCli(['token', 'create', '--user', '../root'], { CABINET_DATA_DIR: dataDir })
+    const badUser = await runCli(['token', 'create', '--user', '../root'], env)
     expect(badUser.code).toBe(1)
-    const unknown = await runCli(['frobnicate'], { CABINET_DATA_DIR: dataDir })
+    const unknown = await runCli(['frobnicate'], env)
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toContain('unknown command "frobnicate"')
   })
 
   it('serve lists every bad setting at once and exits 78', async () => {
     const result = await runCli(['serve'], {
-      CABINET_DATA_DIR: dataDir,
+      ...env,
       PORT: 'eighty',
       CABINET_MAX_FILE_BYTES: '-5',
       CABINET_ALLOWED_TYPES: 'png,exe',

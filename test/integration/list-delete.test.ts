@@ -1,5 +1,3 @@
-import { access } from 'node:fs/promises'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { docxBytes, jpegBytes, pdfBytes, pngBytes } from '../helpers/fixtures.js'
 import { auth, uploadFile } from '../helpers/http.js'
@@ -73,11 +71,11 @@ describe('GET /api/files and DELETE /api/files/:id', () => {
 
   it('delete removes the blob and the row; a second delete answers 404', async () => {
     const target = uploaded[1]!
-    const blobPath = join(cabinet.dataDir, 'blobs', target.file_id.slice(0, 2), target.file_id.slice(2, 4), target.file_id)
-    await access(blobPath)
+    const stored = async () => (await cabinet.storedPaths()).filter((path) => path.endsWith(target.file_id))
+    expect(await stored()).toHaveLength(1)
     const first = await fetch(`${cabinet.url}/api/files/${target.file_id}`, { method: 'DELETE', headers: auth(token) })
     expect(first.status).toBe(204)
-    await expect(access(blobPath)).rejects.toThrow()
+    expect(await stored()).toEqual([])
     expect((await cabinet.fileRows()).map((row) => row.id)).not.toContain(target.file_id)
     const second = await fetch(`${cabinet.url}/api/files/${target.file_id}`, { method: 'DELETE', headers: auth(token) })
     expect(second.status).toBe(404)

@@ -12,6 +12,8 @@ import { declaresContentType, readOfficeContentTypes } from './office-container.
 import { UploadInspector } from './upload-inspector.js'
 
 const FILE_ID = /^[0-9a-f]{32}$/
+/** Long enough to start a download after the redirect, short enough that a leaked URL soon dies. */
+const DIRECT_DOWNLOAD_TTL_SECONDS = 300
 
 export interface FileServiceOptions {
   readonly maxFileBytes: number
@@ -19,6 +21,8 @@ export interface FileServiceOptions {
   readonly minFreeBytes: number
   /** Pending uploads older than this are treated as abandoned by a crash. */
   readonly uploadTimeoutMs: number
+  /** Send downloads straight from the blob store by presigned URL, where the store can presign. */
+  readonly redirectDownloads?: boolean
 }
 
 export interface UploadRequest {
@@ -116,6 +120,19 @@ export class FileService {
       }
       throw error
     }
+  }
+
+  /**
+   * A short-lived URL that serves the file straight from the blob store, when downloads
+   * are configured to redirect and the store can presign; otherwise undefined.
+   */
+  async directDownloadUrl(file: StoredFile, response: { contentDisposition: string }): Promise<string | undefined> {
+    if (!this.options.redirectDownloads || !this.blobs.capabilities.has('presign') || !this.blobs.presignGet) return undefined
+    return this.blobs.presignGet(file.blobKey, {
+      expiresInSeconds: DIRECT_DOWNLOAD_TTL_SECONDS,
+      contentDisposition: response.contentDisposition,
+      contentType: file.mimeType,
+    })
   }
 
   async list(userId: string, query: { limit: number; cursor?: string; type?: string }): Promise<FilePage> {

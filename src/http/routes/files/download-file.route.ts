@@ -45,15 +45,22 @@ function rangeStillApplies(request: FastifyRequest, file: StoredFile, etag: stri
 
 async function sendFile(request: FastifyRequest, reply: FastifyReply, files: FileService, file: StoredFile, inline: boolean) {
   const etag = `"${file.sha256}"`
+  const disposition = contentDisposition(file.originalName, { type: inline ? 'inline' : 'attachment' })
+  if (isNotModified(request, file, etag)) {
+    return reply.status(304).headers({ etag, 'last-modified': file.uploadedAt.toUTCString(), 'cache-control': 'private, no-cache' }).send()
+  }
+  if (request.method === 'GET') {
+    const direct = await files.directDownloadUrl(file, { contentDisposition: disposition })
+    if (direct) return reply.header('cache-control', 'private, no-store').redirect(direct, 302)
+  }
   void reply.headers({
     etag,
     'last-modified': file.uploadedAt.toUTCString(),
     'cache-control': 'private, no-cache',
     'accept-ranges': 'bytes',
     'content-type': file.mimeType,
-    'content-disposition': contentDisposition(file.originalName, { type: inline ? 'inline' : 'attachment' }),
+    'content-disposition': disposition,
   })
-  if (isNotModified(request, file, etag)) return reply.status(304).send()
 
   const range = rangeStillApplies(request, file, etag) ? parseRangeHeader(request.headers.range, file.sizeBytes) : undefined
   if (range === 'unsatisfiable') throw ERRORS.rangeNotSatisfiable(file.sizeBytes)

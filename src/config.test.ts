@@ -116,6 +116,10 @@ describe('loadConfig', () => {
       'CABINET_S3_ACCESS_KEY_ID: required with CABINET_S3_BUCKET',
       'CABINET_S3_SECRET_ACCESS_KEY: required with CABINET_S3_BUCKET',
     ])
+    const s3 = { CABINET_S3_BUCKET: 'files', CABINET_S3_ACCESS_KEY_ID: 'a', CABINET_S3_SECRET_ACCESS_KEY: 's' }
+    expect(problemsOf({ ...s3, CABINET_MAX_FILE_BYTES: String(64 * 1024 * MIB) })).toEqual([
+      'CABINET_MAX_FILE_BYTES: must be at most 52428800000 with S3 storage',
+    ])
     expect(problemsOf({ CABINET_DATABASE_URL: 'mysql://x' })[0]).toMatch(/^CABINET_DATABASE_URL="mysql:\/\/x": must be a postgres:\/\/ URL/)
   })
 

@@ -145,6 +145,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       if (!env[name]) problems.push(`${name}: required with CABINET_S3_BUCKET`)
     }
   }
+  // lib-storage sends 5 MiB parts, and S3 allows 10,000 parts per object.
+  const maxS3ObjectBytes = 5 * MIB * 10_000
+  if (env.CABINET_S3_BUCKET && parsed.success && parsed.data.CABINET_MAX_FILE_BYTES > maxS3ObjectBytes) {
+    problems.push(`CABINET_MAX_FILE_BYTES: must be at most ${maxS3ObjectBytes} with S3 storage`)
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems)
   const e = parsed.data
   if (e.CABINET_SIGNED_URL_TTL_SECONDS > e.CABINET_SIGNED_URL_MAX_TTL_SECONDS) {

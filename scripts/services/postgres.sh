@@ -26,11 +26,8 @@ PROG=postgres.sh
 TIMEOUT=${CABINET_PG_TIMEOUT:-60}
 PG_OS_USER=postgres
 
-log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-die() {
-  printf '%s: ERROR: %s\n' "$PROG" "$*" >&2
-  exit 1
-}
+# shellcheck source=SCRIPTDIR/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage() {
   cat >&2 <<EOF
@@ -39,17 +36,6 @@ usage: $PROG start DIR | stop DIR
   stop   stop the server started under DIR
 EOF
   exit 2
-}
-
-now() { date +%s.%N; }
-
-show_log() {
-  local f=$1 n=${2:-40}
-  if [[ -s $f ]]; then
-    printf '%s: ----- last %s lines of %s -----\n' "$PROG" "$n" "$f" >&2
-    tail -n "$n" -- "$f" >&2 || true
-    printf '%s: ----- end of %s -----\n' "$PROG" "$f" >&2
-  fi
 }
 
 # ---------------------------------------------------------------- packages --
@@ -71,20 +57,7 @@ ensure_packages() {
   BINDIR=$(find_bindir)
   [[ -n $BINDIR ]] && return 0
   log "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin; installing package postgresql"
-  ((EUID == 0)) || die "not root: cannot apt-get install; install the postgresql package first"
-  local aptlog
-  aptlog=$(mktemp /tmp/cabinet-pg-apt.XXXXXX)
-  # Serialise with other scripts that may run apt at the same time (e.g. s3-rgw.sh).
-  if ! (
-    flock -w 600 /var/lock/cabinet-services-apt.lock \
-      apt-get -o DPkg::Lock::Timeout=300 update -q &&
-      DEBIAN_FRONTEND=noninteractive flock -w 600 /var/lock/cabinet-services-apt.lock \
-        apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends postgresql
-  ) </dev/null >"$aptlog" 2>&1; then
-    show_log "$aptlog" 30
-    die "apt-get failed (full log: $aptlog)"
-  fi
-  rm -f -- "$aptlog"
+  apt_install postgresql
   BINDIR=$(find_bindir)
   [[ -n $BINDIR ]] || die "package postgresql installed but no initdb/pg_ctl under /usr/lib/postgresql/*/bin"
 }
@@ -110,21 +83,6 @@ as_pg() {
 }
 
 # ------------------------------------------------------------------- ports --
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-pick_port() {
-  local p i
-  for ((i = 0; i < 200; i++)); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-    port_in_use "$p" && continue
-    echo "$p"
-    return 0
-  done
-  die "could not find a free loopback port"
-}
-
-valid_port() { [[ $1 =~ ^[0-9]+$ ]] && (($1 >= 1 && $1 <= 65535)); }
 
 # ------------------------------------------------------------- processes --
 
@@ -326,6 +284,7 @@ EOF
       valid_port "$CABINET_PG_PORT" || die "bad CABINET_PG_PORT: $CABINET_PG_PORT"
       PORT=$CABINET_PG_PORT
     else
+      # shellcheck disable=SC2119 # no ports to avoid
       PORT=$(pick_port)
     fi
     port_in_use "$PORT" && die "port $PORT is already in use"

@@ -34,11 +34,8 @@ MEMSTORE_BYTES=${CABINET_RGW_MEMSTORE_BYTES:-2147483648}
 # sha256 of the empty string (curl --aws-sigv4 needs it sent explicitly for RGW)
 EMPTY_SHA256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 
-log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-die() {
-  printf '%s: ERROR: %s\n' "$PROG" "$*" >&2
-  exit 1
-}
+# shellcheck source=SCRIPTDIR/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage() {
   cat >&2 <<EOF
@@ -47,18 +44,6 @@ usage: $PROG start DIR | stop DIR
   stop   stop the daemons started under DIR
 EOF
   exit 2
-}
-
-now() { date +%s.%N; }
-
-# Print the last lines of a log file to stderr, framed.
-show_log() {
-  local f=$1 n=${2:-40}
-  if [[ -s $f ]]; then
-    printf '%s: ----- last %s lines of %s -----\n' "$PROG" "$n" "$f" >&2
-    tail -n "$n" -- "$f" >&2 || true
-    printf '%s: ----- end of %s -----\n' "$PROG" "$f" >&2
-  fi
 }
 
 # ---------------------------------------------------------------- packages --
@@ -70,47 +55,13 @@ ensure_packages() {
   done
   ((${#missing[@]} == 0)) && return 0
   log "missing: ${missing[*]}; installing Ceph packages with apt-get (this takes ~20-60 s)"
-  ((EUID == 0)) || die "not root: cannot apt-get install; install ceph-mon ceph-osd radosgw ceph-common curl first"
-  local aptlog
-  aptlog=$(mktemp /tmp/cabinet-rgw-apt.XXXXXX)
-  # Serialise with other scripts that may run apt at the same time (e.g. postgres.sh).
-  if ! (
-    flock -w 600 /var/lock/cabinet-services-apt.lock \
-      apt-get -o DPkg::Lock::Timeout=300 update -q &&
-      DEBIAN_FRONTEND=noninteractive flock -w 600 /var/lock/cabinet-services-apt.lock \
-        apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends \
-        ceph-mon ceph-osd radosgw ceph-common curl
-  ) </dev/null >"$aptlog" 2>&1; then
-    show_log "$aptlog" 30
-    die "apt-get failed (full log: $aptlog)"
-  fi
-  rm -f -- "$aptlog"
+  apt_install ceph-mon ceph-osd radosgw ceph-common curl
   for b in "${missing[@]}"; do
     command -v "$b" >/dev/null 2>&1 || die "still missing after install: $b"
   done
 }
 
 # ------------------------------------------------------------------- ports --
-
-# True if something accepts TCP connections on 127.0.0.1:$1.
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Pick a free loopback port below the kernel's ephemeral range, avoiding "$@".
-pick_port() {
-  local p i x taken
-  for ((i = 0; i < 200; i++)); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-    taken=0
-    for x in "$@"; do [[ $x == "$p" ]] && taken=1; done
-    ((taken)) && continue
-    port_in_use "$p" && continue
-    echo "$p"
-    return 0
-  done
-  die "could not find a free loopback port"
-}
-
-valid_port() { [[ $1 =~ ^[0-9]+$ ]] && (($1 >= 1 && $1 <= 65535)); }
 
 # ------------------------------------------------------------- processes --
 
@@ -340,6 +291,9 @@ osd crush initial weight = 1
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
 rgw data = $DIR/rgw
+# Reclaim deleted objects within a minute (default: 2 hours), so the RAM-backed store does not fill up.
+rgw gc obj min wait = 60
+rgw gc processor period = 60
 EOF
 }
 

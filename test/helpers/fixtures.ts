@@ -1,4 +1,4 @@
-import { crc32 } from 'node:zlib'
+import { crc32, deflateRawSync } from 'node:zlib'
 
 /** The smallest valid PNG header plus `extra` bytes: enough for Cabinet's content check. */
 export function pngBytes(extraBytes = 64): Buffer {
@@ -25,34 +25,38 @@ export function exeBytes(): Buffer {
   return Buffer.concat([Buffer.from('MZ'), Buffer.alloc(126, 0x90), Buffer.from('This program cannot be run in DOS mode.')])
 }
 
-/** A ZIP archive (stored, not compressed) holding the given entries. */
-export function zipBytes(entries: Record<string, string | Buffer>): Buffer {
+/** A ZIP archive holding the given entries, stored as is or deflated (method 8, as Word and Excel write them). */
+export function zipBytes(entries: Record<string, string | Buffer>, options: { deflate?: boolean } = {}): Buffer {
+  const method = options.deflate ? 8 : 0
   const locals: Buffer[] = []
   const centrals: Buffer[] = []
   let offset = 0
   for (const [name, content] of Object.entries(entries)) {
     const data = Buffer.isBuffer(content) ? content : Buffer.from(content)
+    const packed = options.deflate ? deflateRawSync(data) : data
     const nameBytes = Buffer.from(name)
     const crc = crc32(data)
     const local = Buffer.alloc(30)
     local.writeUInt32LE(0x04034b50, 0)
     local.writeUInt16LE(20, 4)
+    local.writeUInt16LE(method, 8)
     local.writeUInt32LE(crc, 14)
-    local.writeUInt32LE(data.length, 18)
+    local.writeUInt32LE(packed.length, 18)
     local.writeUInt32LE(data.length, 22)
     local.writeUInt16LE(nameBytes.length, 26)
     const central = Buffer.alloc(46)
     central.writeUInt32LE(0x02014b50, 0)
     central.writeUInt16LE(20, 4)
     central.writeUInt16LE(20, 6)
+    central.writeUInt16LE(method, 10)
     central.writeUInt32LE(crc, 16)
-    central.writeUInt32LE(data.length, 20)
+    central.writeUInt32LE(packed.length, 20)
     central.writeUInt32LE(data.length, 24)
     central.writeUInt16LE(nameBytes.length, 28)
     central.writeUInt32LE(offset, 42)
-    locals.push(local, nameBytes, data)
+    locals.push(local, nameBytes, packed)
     centrals.push(central, nameBytes)
-    offset += local.length + nameBytes.length + data.length
+    offset += local.length + nameBytes.length + packed.length
   }
   const centralDir = Buffer.concat(centrals)
   const end = Buffer.alloc(22)

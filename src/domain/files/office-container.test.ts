@@ -1,5 +1,4 @@
 import { Readable } from 'node:stream'
-import { crc32, deflateRawSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { docxBytes, pdfBytes, xlsxBytes, zipBytes } from '../../../test/helpers/fixtures.js'
 import { FILE_TYPES } from './file-types.js'
@@ -16,38 +15,6 @@ function readerOver(bytes: Buffer): { read: RangeReader; bytesRead: () => number
     return Readable.from([bytes.subarray(start, end)])
   }
   return { read, bytesRead: () => total }
-}
-
-/** A one-entry ZIP whose entry is deflated (method 8), as Word and Excel write them; fixtures' zipBytes only stores. */
-function deflatedZip(name: string, content: string): Buffer {
-  const data = Buffer.from(content)
-  const packed = deflateRawSync(data)
-  const nameBytes = Buffer.from(name)
-  const local = Buffer.alloc(30)
-  local.writeUInt32LE(0x04034b50, 0)
-  local.writeUInt16LE(20, 4)
-  local.writeUInt16LE(8, 8)
-  local.writeUInt32LE(crc32(data), 14)
-  local.writeUInt32LE(packed.length, 18)
-  local.writeUInt32LE(data.length, 22)
-  local.writeUInt16LE(nameBytes.length, 26)
-  const central = Buffer.alloc(46)
-  central.writeUInt32LE(0x02014b50, 0)
-  central.writeUInt16LE(20, 4)
-  central.writeUInt16LE(20, 6)
-  central.writeUInt16LE(8, 10)
-  central.writeUInt32LE(crc32(data), 16)
-  central.writeUInt32LE(packed.length, 20)
-  central.writeUInt32LE(data.length, 24)
-  central.writeUInt16LE(nameBytes.length, 28)
-  const centralOffset = local.length + nameBytes.length + packed.length
-  const end = Buffer.alloc(22)
-  end.writeUInt32LE(0x06054b50, 0)
-  end.writeUInt16LE(1, 8)
-  end.writeUInt16LE(1, 10)
-  end.writeUInt32LE(central.length + nameBytes.length, 12)
-  end.writeUInt32LE(centralOffset, 16)
-  return Buffer.concat([local, nameBytes, packed, central, nameBytes, end])
 }
 
 const contentTypesOf = (bytes: Buffer) => readOfficeContentTypes(readerOver(bytes).read, bytes.length)
@@ -68,7 +35,7 @@ describe('readOfficeContentTypes', () => {
 
   it('reads a deflated [Content_Types].xml, as real Office files store it', async () => {
     const xml = `<Types><Override PartName="/word/document.xml" ContentType="${WORD}"/>${'<Default Extension="png" ContentType="image/png"/>'.repeat(50)}</Types>`
-    expect(await contentTypesOf(deflatedZip('[Content_Types].xml', xml))).toBe(xml)
+    expect(await contentTypesOf(zipBytes({ '[Content_Types].xml': xml }, { deflate: true }))).toBe(xml)
   })
 
   it('finds the part after other entries, reading a small part of a large file', async () => {

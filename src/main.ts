@@ -64,7 +64,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const instanceId = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`
   const jobs = new JobRunner(metadata.jobs, {
     workerId: instanceId,
-    handlers: { [RECOVER_INTERRUPTED]: recoverInterruptedJob({ files, blobs, uploadTimeoutMs: config.uploadTimeoutMs, logger }) },
+    handlers: { [RECOVER_INTERRUPTED]: recoverInterruptedJob({ files, blobs, jobs: metadata.jobs, uploadTimeoutMs: config.uploadTimeoutMs, logger }) },
     pollIntervalMs: config.jobPollIntervalMs,
     leaseMs: 5 * 60_000,
     logger,

@@ -253,6 +253,15 @@ export class KyselyJobQueue implements JobQueue {
     const row = await this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst()
     return row && jobRowToJob(row)
   }
+
+  async purgeFinished(before: Date): Promise<number> {
+    const result = await this.db
+      .deleteFrom('jobs')
+      .where('state', 'in', ['done', 'failed'])
+      .where('updated_at', '<', before.getTime())
+      .executeTakeFirst()
+    return Number(result.numDeletedRows)
+  }
 }
 
 /** Named leases on the `locks` table; taking one is a single upsert, atomic on SQLite (≥ 3.35) and PostgreSQL alike. */

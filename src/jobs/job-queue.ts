@@ -109,6 +109,9 @@ export interface JobQueue {
 
   /** The job with this id, whatever its state; undefined when unknown. */
   get(id: string): Promise<Job | undefined>
+
+  /** Deletes done and failed jobs last touched before `before`, so the table does not grow forever; returns how many. */
+  purgeFinished(before: Date): Promise<number>
 }
 
 /**

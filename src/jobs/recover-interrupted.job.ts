@@ -6,9 +6,13 @@ import type { JobHandler } from './job-runner.js'
 
 export const RECOVER_INTERRUPTED = 'recover-interrupted'
 
+/** Finished jobs are kept this long for inspection, then purged. */
+const FINISHED_JOB_RETENTION_MS = 7 * 86_400_000
+
 export interface RecoveryJobDeps {
   readonly files: FileService
   readonly blobs: BlobStore
+  readonly jobs: JobQueue
   readonly uploadTimeoutMs: number
   readonly logger: Logger
 }
@@ -16,13 +20,16 @@ export interface RecoveryJobDeps {
 /**
  * Finishes what a crash interrupted: abandoned uploads, half-done deletes, and partial
  * writes. Only work older than the upload timeout is touched, so an upload in flight on
- * another instance is never mistaken for debris.
+ * another instance is never mistaken for debris. Also purges week-old finished jobs.
  */
 export function recoverInterruptedJob(deps: RecoveryJobDeps): JobHandler {
   return async () => {
     const files = await deps.files.recoverInterrupted()
     const partialWrites = (await deps.blobs.removeAbandonedWrites?.(deps.uploadTimeoutMs)) ?? 0
-    if (files > 0 || partialWrites > 0) deps.logger.info({ job: RECOVER_INTERRUPTED, files, partialWrites }, 'cleaned up interrupted work')
+    const purgedJobs = await deps.jobs.purgeFinished(new Date(Date.now() - FINISHED_JOB_RETENTION_MS))
+    if (files > 0 || partialWrites > 0 || purgedJobs > 0) {
+      deps.logger.info({ job: RECOVER_INTERRUPTED, files, partialWrites, purgedJobs }, 'cleaned up interrupted work')
+    }
   }
 }
 

@@ -250,6 +250,28 @@ export function describeJobQueue(name: string, factory: () => Promise<JobQueueFi
       })
     })
 
+    describe('purgeFinished', () => {
+      it('deletes done and failed jobs older than the cutoff, and nothing queued or running', async () => {
+        const done = await queue.enqueue({ kind: 'thumbnail', payload: {} })
+        await claimFor('w1')
+        await queue.complete(done, 'w1')
+        const failed = await queue.enqueue({ kind: 'thumbnail', payload: {}, maxAttempts: 1 })
+        await claimFor('w1')
+        await queue.fail(failed, 'w1', { error: 'broken', retryable: false })
+        nowMs += SECOND
+        const running = await queue.enqueue({ kind: 'thumbnail', payload: {} })
+        await claimFor('w1')
+        const queued = await queue.enqueue({ kind: 'thumbnail', payload: {} })
+
+        expect(await queue.purgeFinished(new Date(T0))).toBe(0)
+        expect(await queue.purgeFinished(new Date(nowMs))).toBe(2)
+        expect(await queue.get(done)).toBeUndefined()
+        expect(await queue.get(failed)).toBeUndefined()
+        expect((await mustGet(running)).state).toBe('running')
+        expect((await mustGet(queued)).state).toBe('queued')
+      })
+    })
+
     describe('fail', () => {
       it('requeues a retryable failure with growing, jittered backoff, then fails for good after maxAttempts', async () => {
         const id = await queue.enqueue({ kind: 'thumbnail', payload: {}, maxAttempts: 3 })

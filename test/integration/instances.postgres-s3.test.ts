@@ -5,10 +5,9 @@ import { RECOVER_INTERRUPTED } from '../../src/jobs/recover-interrupted.job.js'
 import { pngBytes } from '../helpers/fixtures.js'
 import { auth, eventually, uploadFile } from '../helpers/http.js'
 import { runCli, startServeProcess, type ServeProcess } from '../helpers/process.js'
-import { BACKEND } from '../helpers/server.js'
 import { openTestBackend, type TestBackend } from '../helpers/test-backend.js'
 
-describe.runIf(BACKEND === 'postgres-s3')('two Cabinet processes over one PostgreSQL and one bucket', () => {
+describe('two Cabinet processes over one PostgreSQL and one bucket', () => {
   let backend: TestBackend
   let first: ServeProcess
   let second: ServeProcess

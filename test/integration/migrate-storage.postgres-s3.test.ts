@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { docxBytes, jpegBytes, pdfBytes, pngBytes } from '../helpers/fixtures.js'
 import { auth, uploadFile } from '../helpers/http.js'
 import { runCli } from '../helpers/process.js'
-import { BACKEND, startTestServer } from '../helpers/server.js'
+import { startTestServer } from '../helpers/server.js'
 import { openTestBackend, type TestBackend } from '../helpers/test-backend.js'
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
@@ -18,7 +18,7 @@ async function envFile(path: string, env: Record<string, string>): Promise<strin
   return path
 }
 
-describe.runIf(BACKEND === 'postgres-s3')('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
+describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
   let source: TestBackend
   let target: TestBackend
   let fromFile: string

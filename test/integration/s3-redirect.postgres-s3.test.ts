@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pdfBytes } from '../helpers/fixtures.js'
 import { auth, uploadFile } from '../helpers/http.js'
-import { BACKEND, startTestServer, type TestServer } from '../helpers/server.js'
+import { startTestServer, type TestServer } from '../helpers/server.js'
 
-describe.runIf(BACKEND === 'postgres-s3')('CABINET_S3_REDIRECT_DOWNLOADS=1', () => {
+describe('CABINET_S3_REDIRECT_DOWNLOADS=1', () => {
   let cabinet: TestServer
   let token: string
   const bytes = pdfBytes('straight from the bucket')

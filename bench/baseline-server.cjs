@@ -6,10 +6,13 @@
 // - STORAGE_DIR and PORT come from the environment (the bench gives each run a fresh folder and a free port);
 // - it listens on 127.0.0.1 only;
 // - saveFileMetadata/getFileMetadata, which the note leaves undefined, keep the records in an in-memory Map.
+// - Only when BASELINE_FSYNC=1 (not by default): the stored file and its folder are fsynced before the reply, which
+//   the note does not do; the bench uses it to show what durability alone costs the note's design.
 const express = require('express')
 const multer = require('multer')
 const path = require('path')
 const crypto = require('crypto')
+const fs = require('fs')
 
 const app = express()
 const STORAGE_DIR = process.env.STORAGE_DIR
@@ -59,12 +62,22 @@ app.post('/api/files/upload', upload.single('file'), (req, res) => {
   }
   // Save metadata
   saveFileMetadata(fileRecord)
-  res.json({
-    file_id: fileRecord.id,
-    download_url: `/api/files/${fileRecord.id}`,
-    size: fileRecord.size,
-  })
+  const reply = () =>
+    res.json({
+      file_id: fileRecord.id,
+      download_url: `/api/files/${fileRecord.id}`,
+      size: fileRecord.size,
+    })
+  if (process.env.BASELINE_FSYNC !== '1') return reply()
+  fsyncPath(req.file.path, () => fsyncPath(STORAGE_DIR, reply))
 })
+
+function fsyncPath(target, done) {
+  fs.open(target, 'r', (openError, fd) => {
+    if (openError) return done()
+    fs.fsync(fd, () => fs.close(fd, () => done()))
+  })
+}
 
 // Download endpoint
 app.get('/api/files/:fileId', (req, res) => {

@@ -15,11 +15,15 @@
 //   BENCH_NODE_ARGS="..."    extra node flags for the Cabinet process (e.g. "--cpu-prof --cpu-prof-dir=...")
 //   BENCH_VARIANTS='[{"name":"x","cli":"/abs/dist/cli/index.js","env":{"K":"V"},"nodeArgs":["--flag"]}]'
 //                            extra Cabinet builds or settings (e.g. a scratch copy outside the repo) measured in the
-//                            same rounds; shown in an extra table against Cabinet as built here
+//                            same rounds; shown in an extra table against Cabinet as built here. "kind":"baseline"
+//                            makes a variant of the baseline instead (e.g. "env":{"BASELINE_FSYNC":"1"})
 //   BENCH_CABINET_CLI=/abs/.../dist/cli/index.js   run "cabinet" from another build (default: this repo's dist/)
+//   BENCH_POSTGRES_S3=1      also measure Cabinet on PostgreSQL + S3 (throwaway PostgreSQL and Ceph RGW started with
+//                            scripts/services/, as root), shown against Cabinet on the embedded default; 0 to skip
+//   BENCH_WORK_DIR=bench/.work  scratch folder (removed at the end); give concurrent runs different ones
 //   BENCH_SERVERS=cabinet,baseline,x   which of the servers above to run (default: all)
 //   BENCH_NOISY_CORES=0.3    a run during which other processes used more CPU than this (in cores) is re-run once,
-//   BENCH_MAX_RETRIES=4      at most this many times per bench
+//   BENCH_MAX_RETRIES=4      at most this many times per bench, and only in the first BENCH_BUDGET_SECONDS=300
 //
 // Servers are started one at a time and only ever listen on 127.0.0.1; everything they store lives in
 // bench/.work/, which is removed at the end. Both servers are killed on exit, error or Ctrl-C.
@@ -29,14 +33,14 @@ import { randomBytes } from 'node:crypto'
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { cpus, totalmem } from 'node:os'
-import { dirname, join, relative } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { crc32, deflateSync } from 'node:zlib'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const BENCH_DIR = join(ROOT, 'bench')
-const WORK = join(BENCH_DIR, '.work')
+const WORK = process.env.BENCH_WORK_DIR ? resolve(process.env.BENCH_WORK_DIR) : join(BENCH_DIR, '.work')
 const DIST = join(ROOT, 'dist')
 // Cabinet runs from a copy of dist/ taken at the start, so that someone rebuilding the shared tree mid-bench
 // cannot mix two versions into one run. (Its imports still resolve from the repo's node_modules.)
@@ -89,8 +93,12 @@ const SPECS = [
   { name: 'baseline', kind: 'baseline' },
   ...JSON.parse(process.env.BENCH_VARIANTS || '[]').map((v) => {
     if (!/^[a-z0-9][a-z0-9_.-]*$/i.test(v.name ?? '') || ['cabinet', 'baseline'].includes(v.name)) throw new Error(`BENCH_VARIANTS: bad name ${v.name}`)
-    return { name: v.name, kind: 'cabinet', cli: v.cli ?? CABINET_CLI, env: v.env ?? {}, nodeArgs: v.nodeArgs ?? [], variant: true }
+    const kind = v.kind === 'baseline' ? 'baseline' : 'cabinet'
+    return { name: v.name, kind, cli: v.cli ?? CABINET_CLI, env: v.env ?? {}, nodeArgs: v.nodeArgs ?? [], variant: true }
   }),
+  ...(process.env.BENCH_POSTGRES_S3 === '0'
+    ? []
+    : [{ name: 'postgres-s3', kind: 'cabinet', cli: CABINET_CLI, env: {}, nodeArgs: [], variant: true, services: true }]),
 ].filter((spec) => !process.env.BENCH_SERVERS || process.env.BENCH_SERVERS.split(',').includes(spec.name))
 const VARIANTS = SPECS.filter((spec) => spec.variant)
 
@@ -127,8 +135,44 @@ function removeWork() {
   }
 }
 
+// ---------------------------------------------------------------- PostgreSQL + S3
+
+const SERVICES_DIR = join(WORK, 'services')
+const SERVICE_SCRIPTS = ['postgres.sh', 's3-rgw.sh']
+let servicesEnv
+
+/** Starts throwaway PostgreSQL and Ceph RGW (RAM-backed, sized for a bench's worth of uploads) and returns Cabinet's env for them. */
+function startServices() {
+  const lines = {}
+  for (const script of SERVICE_SCRIPTS) {
+    const out = execFileSync('bash', [join(ROOT, 'scripts', 'services', script), 'start', join(SERVICES_DIR, script)], {
+      encoding: 'utf8',
+      env: { ...process.env, CABINET_RGW_MEMSTORE_BYTES: String(16 * 1024 * MiB) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    for (const match of out.matchAll(/^([A-Z0-9_]+)=(.*)$/gm)) lines[match[1]] = match[2]
+  }
+  return {
+    CABINET_DATABASE_URL: lines.CABINET_TEST_DATABASE_URL,
+    CABINET_S3_ENDPOINT: lines.CABINET_TEST_S3_ENDPOINT,
+    CABINET_S3_REGION: lines.CABINET_TEST_S3_REGION,
+    CABINET_S3_ACCESS_KEY_ID: lines.CABINET_TEST_S3_ACCESS_KEY_ID,
+    CABINET_S3_SECRET_ACCESS_KEY: lines.CABINET_TEST_S3_SECRET_ACCESS_KEY,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  }
+}
+
+function stopServices() {
+  if (!servicesEnv) return
+  for (const script of SERVICE_SCRIPTS) {
+    spawnSync('bash', [join(ROOT, 'scripts', 'services', script), 'stop', join(SERVICES_DIR, script)], { stdio: 'ignore' })
+  }
+  servicesEnv = undefined
+}
+
 process.on('exit', () => {
   killAll('SIGKILL')
+  stopServices()
   removeWork()
 })
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -217,14 +261,16 @@ async function startServer(spec, round) {
     const env = { ...process.env, CABINET_DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' }
     for (const key of Object.keys(env)) if (key.startsWith('CABINET_') && key !== 'CABINET_DATA_DIR') delete env[key] // default config
     Object.assign(env, spec.env)
+    // A fresh bucket each round; the database is shared, and its old rows are merely more rows to index.
+    if (spec.services) Object.assign(env, servicesEnv, { CABINET_S3_BUCKET: `cabinet-bench-r${round}` })
     const out = execFileSync(process.execPath, [spec.cli, 'token', 'create', '--user', 'bench'], { env, encoding: 'utf8' })
     token = out.trim().split('\n').at(-1).trim()
     if (!token.startsWith('cab_')) throw new Error(`unexpected token output: ${out}`)
     child = spawn(process.execPath, [...spec.nodeArgs, spec.cli, 'serve'], { env, cwd: dir, stdio: ['ignore', logFd, logFd] })
   } else {
     dataDir = join(dir, 'files')
-    const env = { ...process.env, STORAGE_DIR: dataDir, PORT: String(port) }
-    child = spawn(process.execPath, [BASELINE], { env, cwd: dir, stdio: ['ignore', logFd, logFd] })
+    const env = { ...process.env, STORAGE_DIR: dataDir, PORT: String(port), ...(spec.env ?? {}) }
+    child = spawn(process.execPath, [...(spec.nodeArgs ?? []), BASELINE], { env, cwd: dir, stdio: ['ignore', logFd, logFd] })
   }
   closeSync(logFd)
   children.add(child)
@@ -297,13 +343,16 @@ function multipartBody(png) {
 }
 
 const PNGS = {}
-const BODY_FILES = {}
+const BODY_FILES = {} // whole multipart bodies, for wrk
+const PNG_FILES = {} // the bare files, named x.png, for autocannon's --form (its --input reads text, not bytes)
 function prepareBodies() {
-  mkdirSync(join(WORK, 'bodies'), { recursive: true })
   for (const [label, bytes] of Object.entries(SIZES)) {
+    mkdirSync(join(WORK, 'bodies', label), { recursive: true })
     PNGS[label] = makePng(bytes)
     BODY_FILES[label] = join(WORK, 'bodies', `upload-${label}.multipart`)
     writeFileSync(BODY_FILES[label], multipartBody(PNGS[label]))
+    PNG_FILES[label] = join(WORK, 'bodies', label, 'x.png')
+    writeFileSync(PNG_FILES[label], PNGS[label])
   }
 }
 
@@ -328,6 +377,7 @@ function listFiles(dir) {
   return out
 }
 
+/** Where a server keeps file bytes on disk; with S3 that is the bucket, which a fresh name per round keeps apart. */
 function storedFilesDir(server) {
   return server.kind === 'cabinet' ? join(server.dataDir, 'blobs') : server.dataDir
 }
@@ -402,9 +452,14 @@ let LOADGEN
 // would itself trigger V8's memory reducer) for a quiet moment, and re-run a run that was disturbed, a few times per bench.
 const NOISY_CORES = envNumber('BENCH_NOISY_CORES', 0.3)
 let retriesLeft = Math.round(envNumber('BENCH_MAX_RETRIES', 4))
+// No more quiet-waits or re-runs once the bench has run this long, so that it still ends in about 6 minutes.
+const BUDGET_MS = envNumber('BENCH_BUDGET_SECONDS', 300) * 1000
+const STARTED = Date.now()
+const withinBudget = () => Date.now() - STARTED < BUDGET_MS
 const noise = { retried: 0, waitedMs: 0 }
 
 async function waitQuiet(server, maxMs = 1500) {
+  if (!withinBudget()) return
   const started = Date.now()
   for (;;) {
     const m0 = machineCpu()
@@ -422,7 +477,7 @@ async function measure(server, scenario, seconds, beforeRun = async () => {}) {
   await beforeRun()
   await waitQuiet(server)
   let r = await runLoad(server, scenario, seconds)
-  if (r.otherCpu > NOISY_CORES && retriesLeft > 0) {
+  if (r.otherCpu > NOISY_CORES && retriesLeft > 0 && withinBudget()) {
     retriesLeft -= 1
     noise.retried += 1
     if (scenario.kind === 'upload') cleanUploads(server)
@@ -520,7 +575,7 @@ async function runAutocannon(server, scenario, url, seconds) {
   const [command, prefix] = existsSync(local) ? [local, []] : ['npx', ['--yes', 'autocannon@8']]
   const args = [...prefix, '-j', '-c', String(CONCURRENCY), '-d', String(seconds), '-t', '20']
   if (server.token !== '-') args.push('-H', `Authorization: Bearer ${server.token}`)
-  if (upload) args.push('-m', 'POST', '-H', `Content-Type: ${CONTENT_TYPE}`, '-i', BODY_FILES[scenario.sizeLabel])
+  if (upload) args.push('-m', 'POST', '-F', JSON.stringify({ file: { type: 'file', path: PNG_FILES[scenario.sizeLabel] } }))
   args.push(url)
   const { code, stdout, stderr } = await runProcess(command, args)
   const start = stdout.indexOf('{')
@@ -624,7 +679,7 @@ function report(totalSeconds) {
   push(`### Cabinet vs. design-note baseline (Express 4 + multer)`)
   push()
   push(
-    `${LOADGEN.label}; ${THREADS} threads, ${CONCURRENCY} connections; ${ROUNDS} rounds × ${SECONDS} s per scenario ` +
+    `${LOADGEN.label}; ${LOADGEN.name === 'wrk' ? `${THREADS} threads, ` : ''}${CONCURRENCY} connections; ${ROUNDS} rounds × ${SECONDS} s per scenario ` +
       `(+${WARMUP_SECONDS} s warm-up), servers run one at a time, restarted on fresh data dirs each round; ` +
       `Node ${process.version}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; loopback only. ` +
       `Values are medians over rounds; ± is half the (max−min) range of req/s relative to the median; ` +
@@ -767,6 +822,10 @@ async function main() {
   removeWork()
   mkdirSync(WORK, { recursive: true })
   cpSync(DIST, DIST_SNAPSHOT, { recursive: true, filter: (src) => !src.endsWith('.map') })
+  if (SPECS.some((spec) => spec.services)) {
+    log('Starting PostgreSQL and Ceph RGW for the postgres-s3 run')
+    servicesEnv = startServices()
+  }
   LOADGEN = chooseLoadGenerator()
   LOADGEN.label = LOADGEN.name === 'wrk' ? `Load generator: ${wrkVersion()} (${LOADGEN.note})` : `Load generator: autocannon (${LOADGEN.note})`
   log(LOADGEN.label)
@@ -793,6 +852,6 @@ main()
     process.exitCode = 1
   })
   .finally(() => {
-    killAll('SIGKILL')
-    removeWork()
+    // exit explicitly: after an error a timer (an RSS sampler) may still be pending; the exit handler cleans up
+    process.exit()
   })

@@ -165,7 +165,8 @@ function startServices() {
 function stopServices() {
   if (!servicesEnv) return
   for (const script of SERVICE_SCRIPTS) {
-    spawnSync('bash', [join(ROOT, 'scripts', 'services', script), 'stop', join(SERVICES_DIR, script)], { stdio: 'ignore' })
+    const stopped = spawnSync('bash', [join(ROOT, 'scripts', 'services', script), 'stop', join(SERVICES_DIR, script)], { encoding: 'utf8' })
+    if (stopped.status !== 0) console.error(`bench: stopping ${script} failed:\n${stopped.stderr}`)
   }
   servicesEnv = undefined
 }
@@ -785,7 +786,7 @@ function report(totalSeconds) {
     }
     push(`| peak RSS (VmHWM) | ${refs.map((r) => mb(maxOf(memory[r.name].map((m) => m.hwm)))).join(' | ')} | ${VARIANTS.map((v) => mb(maxOf(memory[v.name].map((m) => m.hwm)))).join(' | ')} |`)
     push()
-    for (const v of VARIANTS) push(`- ${v.name}: ${v.cli === CABINET_CLI ? 'this build' : v.cli}${Object.keys(v.env).length ? `, env ${JSON.stringify(v.env)}` : ''}${v.nodeArgs.length ? `, node ${v.nodeArgs.join(' ')}` : ''}`)
+    for (const v of VARIANTS) push(`- ${v.name}: ${v.kind === 'baseline' ? 'bench/baseline-server.cjs' : v.cli === CABINET_CLI ? 'this build' : v.cli}${Object.keys(v.env).length ? `, env ${JSON.stringify(v.env)}` : ''}${v.nodeArgs.length ? `, node ${v.nodeArgs.join(' ')}` : ''}`)
     push()
   }
   const failed = checks.filter((c) => !c.holds)
@@ -852,6 +853,8 @@ main()
     process.exitCode = 1
   })
   .finally(() => {
+    killAll('SIGTERM')
+    stopServices()
     // exit explicitly: after an error a timer (an RSS sampler) may still be pending; the exit handler cleans up
     process.exit()
   })

@@ -55,9 +55,10 @@ export class LocalBlobStore implements BlobStore {
   async put(key: string, body: Readable): Promise<BlobInfo> {
     const finalPath = resolveInside(this.blobsDir, key)
     const tempPath = join(this.tmpDir, `${randomBytes(12).toString('hex')}.part`)
+    // flush: the data is fsynced before the stream closes, so a renamed blob is durable.
+    const file = createWriteStream(tempPath, { flags: 'wx', mode: FILE_MODE, flush: true })
     try {
-      // flush: the data is fsynced before the stream closes, so a renamed blob is durable.
-      await pipeline(body, createWriteStream(tempPath, { flags: 'wx', mode: FILE_MODE, flush: true }))
+      await pipeline(body, file)
       await chmod(tempPath, FILE_MODE)
       await this.ensureParentDirs(finalPath)
       await rename(tempPath, finalPath)
@@ -66,8 +67,7 @@ export class LocalBlobStore implements BlobStore {
       await unlink(tempPath).catch(() => {})
       throw isNoSpace(error) ? new BlobStorageFullError(error) : error
     }
-    const info = await stat(finalPath)
-    return { key, sizeBytes: info.size, modifiedAt: info.mtime }
+    return { key, sizeBytes: file.bytesWritten, modifiedAt: new Date() }
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
@@ -76,14 +76,18 @@ export class LocalBlobStore implements BlobStore {
     const handle = await open(path, 'r').catch((error: unknown) => {
       throw isMissing(error) ? new BlobNotFoundError(key) : error
     })
-    if (!(await handle.stat()).isFile()) {
+    const info = await handle.stat()
+    if (!info.isFile()) {
       await handle.close()
       throw new BlobNotFoundError(key)
     }
+    const { start, end } = options.range ?? { start: 0, end: info.size - 1 }
+    // A known end spares the extra empty read at end of file; a small blob gets a buffer its own size.
     return createReadStream('', {
       fd: handle,
-      highWaterMark: READ_CHUNK_BYTES,
-      ...(options.range ? { start: options.range.start, end: options.range.end } : {}),
+      highWaterMark: Math.max(1, Math.min(READ_CHUNK_BYTES, end - start + 1)),
+      start,
+      ...(end >= start ? { end } : {}),
     })
   }
 

@@ -7,6 +7,7 @@ import type { Config } from './config.js'
 import type { UrlSigner } from './domain/auth/signed-url.js'
 import type { TokenService } from './domain/auth/token-service.js'
 import type { FileService } from './domain/files/file-service.js'
+import { ERRORS } from './errors.js'
 import { createAuthenticate } from './http/authenticate.js'
 import { installErrorHandler } from './http/error-handler.js'
 import type { App, RouteDeps } from './http/route-deps.js'
@@ -50,7 +51,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: config.trustProxy,
     requestTimeout: config.uploadTimeoutMs,
     bodyLimit: 64 * 1024,
-    return503OnClosing: true,
+    // Fastify's own closing reply lacks Cabinet's error shape; the onRequest hook below answers instead.
+    return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -63,6 +65,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   let closing = false
   app.addHook('preClose', async () => {
     closing = true
+  })
+  app.addHook('onRequest', async () => {
+    if (closing) throw ERRORS.serviceUnavailable('Cabinet is shutting down; retry in a moment')
   })
   app.addHook('onSend', async (_request, reply, payload) => {
     void reply.header('x-content-type-options', 'nosniff')

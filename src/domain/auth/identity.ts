@@ -9,5 +9,5 @@ export function isValidUserId(value: string): boolean {
 export interface Caller {
   readonly userId: string
   /** How the identity was established, for logs. */
-  readonly via: 'token' | 'trusted-header' | 'signed-url'
+  readonly via: 'token' | 'trusted-header'
 }

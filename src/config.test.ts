@@ -35,6 +35,7 @@ describe('loadConfig', () => {
       uploadTimeoutMs: 15 * 60_000,
       shutdownGraceMs: 30_000,
       jobPollIntervalMs: 1000,
+      jobLeaseMs: 30_000,
       logLevel: 'info',
     })
   })
@@ -56,6 +57,7 @@ describe('loadConfig', () => {
       CABINET_UPLOAD_TIMEOUT_MS: '5000',
       CABINET_SHUTDOWN_GRACE_MS: '0',
       CABINET_JOB_POLL_INTERVAL_MS: '250',
+      CABINET_JOB_LEASE_MS: '2000',
       CABINET_LOG_LEVEL: 'debug',
     })
     expect(config).toMatchObject({
@@ -76,6 +78,7 @@ describe('loadConfig', () => {
       uploadTimeoutMs: 5000,
       shutdownGraceMs: 0,
       jobPollIntervalMs: 250,
+      jobLeaseMs: 2000,
       logLevel: 'debug',
     })
   })

@@ -51,6 +51,8 @@ export interface Config {
   readonly uploadTimeoutMs: number
   /** How often an idle instance looks for queued background jobs. */
   readonly jobPollIntervalMs: number
+  /** A running job's lease, renewed at a third of it; a job whose instance died is taken over once it lapses. */
+  readonly jobLeaseMs: number
   /** How long shutdown waits for in-flight requests before closing them. */
   readonly shutdownGraceMs: number
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -112,6 +114,7 @@ const EnvSchema = z.object({
   CABINET_UPLOAD_TIMEOUT_MS: wholeNumber(1000, 86_400_000).default(15 * 60_000),
   CABINET_SHUTDOWN_GRACE_MS: wholeNumber(0, 3_600_000).default(30_000),
   CABINET_JOB_POLL_INTERVAL_MS: wholeNumber(50, 600_000).default(1000),
+  CABINET_JOB_LEASE_MS: wholeNumber(1000, 3_600_000).default(30_000),
   CABINET_DATABASE_URL: optionalText.pipe(
     z.string().regex(/^postgres(ql)?:\/\/./, 'must be a postgres:// URL, e.g. postgres://cabinet:secret@db.internal:5432/cabinet').optional(),
   ),
@@ -187,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     uploadTimeoutMs: e.CABINET_UPLOAD_TIMEOUT_MS,
     shutdownGraceMs: e.CABINET_SHUTDOWN_GRACE_MS,
     jobPollIntervalMs: e.CABINET_JOB_POLL_INTERVAL_MS,
+    jobLeaseMs: e.CABINET_JOB_LEASE_MS,
     logLevel: e.CABINET_LOG_LEVEL,
   }
   return Object.freeze(config)

@@ -67,7 +67,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     workerId: instanceId,
     handlers: { [RECOVER_INTERRUPTED]: recoverInterruptedJob({ files, blobs, jobs: metadata.jobs, uploadTimeoutMs: config.uploadTimeoutMs, logger }) },
     pollIntervalMs: config.jobPollIntervalMs,
-    leaseMs: 5 * 60_000,
+    leaseMs: config.jobLeaseMs,
     logger,
   })
   jobs.start()

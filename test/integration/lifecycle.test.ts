@@ -107,7 +107,8 @@ describe('cabinet serve as a process', () => {
   it('after kill -9 mid-upload, a restart removes the partial file and its pending row', async () => {
     const backend = await openTestBackend()
     try {
-      const env = { ...backend.env, CABINET_UPLOAD_TIMEOUT_MS: '1000' }
+      // Short leases: the killed instance may have been holding the recovery job, which the next one then takes over.
+      const env = { ...backend.env, CABINET_UPLOAD_TIMEOUT_MS: '1000', CABINET_JOB_LEASE_MS: '1000', CABINET_JOB_POLL_INTERVAL_MS: '200' }
       const first = await startServeProcess(env)
       const token = await tokenFor(backend, 'alice')
       const body = Buffer.from(rawMultipart(BOUNDARY, 'partial.png', pngBytes(2 * 1024 * 1024)))
@@ -129,7 +130,7 @@ describe('cabinet serve as a process', () => {
       await eventually(async () => {
         expect(await backend.storedPaths()).toEqual([])
         expect(await fileStates(backend)).toEqual([])
-      })
+      }, 15_000)
       second.child.kill('SIGTERM')
       expect(await second.exited).toBe(0)
     } finally {

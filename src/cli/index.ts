@@ -8,7 +8,9 @@ const USAGE = `Usage: cabinet <command> [options]
 
 Commands:
   serve                                   Run the HTTP server (configured by environment variables; see README)
-  token create --user <id> [--ttl 30d]    Issue a bearer token for a user; the token is the last line printed
+  token create --user <id> [--ttl 30d] [--admin]
+                                          Issue a bearer token for a user (--admin: may also use /api/admin/*);
+                                          the token is the last line printed
   token revoke <token-or-id>              Revoke a token
   token list [--user <id>]                List tokens (never their secrets)
   migrate-storage --from <env file> --to <env file> [--json]

@@ -8,7 +8,7 @@ export async function tokenCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { user: { type: 'string' }, ttl: { type: 'string' } },
+    options: { user: { type: 'string' }, ttl: { type: 'string' }, admin: { type: 'boolean' } },
     allowPositionals: true,
   })
   const config = loadConfig(process.env)
@@ -20,9 +20,10 @@ export async function tokenCommand(args: string[]): Promise<number> {
         if (!values.user) throw new Error('token create needs --user <id>')
         const ttlMs = values.ttl === undefined ? undefined : parseDurationMs(values.ttl)
         if (values.ttl !== undefined && ttlMs === undefined) throw new Error(`--ttl "${values.ttl}" is not a duration like 30d, 12h, 10m or 5s`)
-        const issued = await tokens.issue(values.user, ttlMs === undefined ? {} : { ttlMs })
+        const issued = await tokens.issue(values.user, { ...(ttlMs === undefined ? {} : { ttlMs }), admin: values.admin === true })
         const expiry = issued.record.expiresAt ? `expires ${issued.record.expiresAt.toISOString()}` : 'never expires'
-        console.log(`Token ${issued.record.id} for user ${values.user} (${expiry}). It is shown only once:`)
+        const role = issued.record.admin ? 'admin token' : 'Token'
+        console.log(`${role} ${issued.record.id} for user ${values.user} (${expiry}). It is shown only once:`)
         console.log(issued.token)
         return 0
       }
@@ -40,7 +41,7 @@ export async function tokenCommand(args: string[]): Promise<number> {
         for (const token of await tokens.list(values.user)) {
           const state = token.revokedAt ? 'revoked' : token.expiresAt && token.expiresAt <= new Date() ? 'expired' : 'active'
           console.log(
-            [token.id, token.userId, state, token.createdAt.toISOString(), token.expiresAt?.toISOString() ?? 'no-expiry'].join('\t'),
+            [token.id, token.userId, state, token.createdAt.toISOString(), token.expiresAt?.toISOString() ?? 'no-expiry', token.admin ? 'admin' : 'user'].join('\t'),
           )
         }
         return 0

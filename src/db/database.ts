@@ -32,6 +32,8 @@ export interface TokensTable {
   created_at: number
   expires_at: number | null
   revoked_at: number | null
+  /** 1: may use the operator's routes (/api/admin/*). */
+  admin: number
 }
 
 /** Shared values every instance must agree on, e.g. the signed-URL secret when none is configured. */

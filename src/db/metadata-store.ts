@@ -67,6 +67,8 @@ export interface TokenRecord {
   readonly createdAt: Date
   readonly expiresAt: Date | undefined
   readonly revokedAt: Date | undefined
+  /** May use the operator's routes (/api/admin/*). */
+  readonly admin: boolean
 }
 
 export interface TokenRepository {

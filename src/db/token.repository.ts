@@ -14,6 +14,7 @@ function tokenRowToRecord(row: Selectable<TokensTable>): TokenRecord {
     createdAt: new Date(Number(row.created_at)),
     expiresAt: optionalDate(row.expires_at),
     revokedAt: optionalDate(row.revoked_at),
+    admin: Number(row.admin) === 1,
   }
 }
 
@@ -30,6 +31,7 @@ export class KyselyTokenRepository implements TokenRepository {
         created_at: token.createdAt.getTime(),
         expires_at: token.expiresAt?.getTime() ?? null,
         revoked_at: token.revokedAt?.getTime() ?? null,
+        admin: token.admin ? 1 : 0,
       })
       .execute()
   }

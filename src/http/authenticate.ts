@@ -24,12 +24,12 @@ export function createAuthenticate(tokens: TokenService, options: { trustUserHea
       const token = /^Bearer +(\S+)$/i.exec(authorization)?.[1]
       const record = token === undefined ? undefined : await tokens.verify(token)
       if (!record) throw ERRORS.unauthorized('The token is invalid, expired or revoked')
-      request.caller = { userId: record.userId, via: 'token' }
+      request.caller = { userId: record.userId, via: 'token', admin: record.admin }
       return
     }
     const headerUser = request.headers['x-user-id']
     if (options.trustUserHeader && typeof headerUser === 'string' && isValidUserId(headerUser)) {
-      request.caller = { userId: headerUser, via: 'trusted-header' }
+      request.caller = { userId: headerUser, via: 'trusted-header', admin: false }
       return
     }
     throw ERRORS.unauthorized()

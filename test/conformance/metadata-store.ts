@@ -37,6 +37,7 @@ function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
     createdAt: new Date(T0),
     expiresAt: undefined,
     revokedAt: undefined,
+    admin: false,
     ...overrides,
   }
 }
@@ -263,7 +264,7 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
     describe('tokens', () => {
       it('insert then findById round-trips every field', async () => {
         const forever = token()
-        const expiring = token({ userId: 'bob', expiresAt: new Date(T0 + 86_400_000) })
+        const expiring = token({ userId: 'bob', expiresAt: new Date(T0 + 86_400_000), admin: true })
         await store.tokens.insert(forever)
         await store.tokens.insert(expiring)
         expect(await store.tokens.findById(forever.id)).toEqual(forever)

@@ -43,6 +43,7 @@ describe('KyselyMetadataStore.openSqlite on disk', () => {
         createdAt: new Date(),
         expiresAt: undefined,
         revokedAt: undefined,
+        admin: false,
       })
       expect(await modeOf(path)).toBe('640')
       expect(await modeOf(`${path}-wal`)).toBe('640')

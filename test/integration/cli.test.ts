@@ -39,6 +39,17 @@ describe('cabinet CLI', () => {
     expect(again.code).toBe(1)
   })
 
+  it('token create --admin issues an admin token, and token list says which tokens are admin', async () => {
+    const admin = await runCli(['token', 'create', '--user', 'ops', '--admin'], env)
+    expect(admin.code).toBe(0)
+    expect(admin.stdout).toMatch(/^admin token [0-9a-f]{16} for user ops \(never expires\)/m)
+    const plain = await runCli(['token', 'create', '--user', 'ops'], env)
+    const listed = (await runCli(['token', 'list', '--user', 'ops'], env)).stdout.trim().split('\n')
+    const roleOf = (output: string) => listed.find((line) => line.startsWith(output.trim().split('\n').at(-1)!.slice(4, 20)))?.split('\t').at(-1)
+    expect(roleOf(admin.stdout)).toBe('admin')
+    expect(roleOf(plain.stdout)).toBe('user')
+  })
+
   it('refuses bad input with a clear message', async () => {
     const noUser = await runCli(['token', 'create'], env)
     expect(noUser.code).toBe(1)

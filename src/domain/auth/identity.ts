@@ -10,4 +10,6 @@ export interface Caller {
   readonly userId: string
   /** How the identity was established, for logs. */
   readonly via: 'token' | 'trusted-header'
+  /** May use the operator's routes; only a token issued with `--admin` is. */
+  readonly admin: boolean
 }

@@ -43,7 +43,8 @@ describe('TokenService', () => {
     const issued = await service.issue('alice')
     expect(issued.token).toMatch(TOKEN_SHAPE)
     expect(issued.token.slice(4, 20)).toBe(issued.record.id)
-    expect(issued.record).toMatchObject({ userId: 'alice', createdAt: new Date(START_MS), expiresAt: undefined, revokedAt: undefined })
+    expect(issued.record).toMatchObject({ userId: 'alice', createdAt: new Date(START_MS), expiresAt: undefined, revokedAt: undefined, admin: false })
+    expect((await service.verify((await service.issue('ops', { admin: true })).token))?.admin).toBe(true)
     expect(await service.verify(issued.token)).toEqual(issued.record)
   })
 

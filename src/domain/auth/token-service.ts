@@ -22,7 +22,7 @@ export class TokenService {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async issue(userId: string, options: { ttlMs?: number } = {}): Promise<IssuedToken> {
+  async issue(userId: string, options: { ttlMs?: number; admin?: boolean } = {}): Promise<IssuedToken> {
     if (!isValidUserId(userId)) {
       throw new Error('User id must be 1-128 characters: letters, digits and _ . : @ - (starting with a letter or digit)')
     }
@@ -36,6 +36,7 @@ export class TokenService {
       createdAt,
       expiresAt: options.ttlMs === undefined ? undefined : new Date(createdAt.getTime() + options.ttlMs),
       revokedAt: undefined,
+      admin: options.admin ?? false,
     }
     await this.tokens.insert(record)
     return { token: `${TOKEN_PREFIX}${id}.${secret}`, record }

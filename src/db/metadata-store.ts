@@ -91,6 +91,12 @@ export interface MetadataStore {
   readonly files: FileRepository
   readonly tokens: TokenRepository
   readonly settings: SettingsRepository
+  /**
+   * Resolves once every transaction this store committed before the call would survive a power
+   * cut. Commits may return before that (SQLite batches its WAL syncs), so a service awaits this
+   * before it acknowledges anything a user relies on, and before bytes land that a row must track.
+   */
+  syncCommitted(): Promise<void>
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>
   close(): Promise<void>

@@ -12,6 +12,8 @@ import { declaresContentType, readOfficeContentTypes } from './office-container.
 import { UploadInspector } from './upload-inspector.js'
 
 const FILE_ID = /^[0-9a-f]{32}$/
+/** Downloads up to this size are read in one go rather than streamed (see BlobStore.readBuffer). */
+const SMALL_READ_BYTES = 256 * 1024
 /** Long enough to start a download after the redirect, short enough that a leaked URL soon dies. */
 const DIRECT_DOWNLOAD_TTL_SECONDS = 300
 
@@ -77,19 +79,25 @@ export class FileService {
       blobKey,
       createdAt: new Date(),
     })
+    // The row must outlive a crash before the blob appears, or the crash could orphan the blob;
+    // the sync runs while the bytes arrive.
+    const pendingDurable = this.metadata.syncCommitted()
+    pendingDurable.catch(() => {})
     try {
       const inspector = new UploadInspector(type, this.options.maxFileBytes)
       const stored = new PassThrough()
       const [received, written] = await Promise.allSettled([
         pipeline(request.body, inspector, stored),
-        this.blobs.put(blobKey, stored, { contentType: type.mimeType }),
+        this.blobs.put(blobKey, stored, { contentType: type.mimeType, beforePublish: () => pendingDurable }),
       ])
       // The receiving side's error (size, type, truncation) explains a failed write better than the write's own.
       if (received.status === 'rejected') throw received.reason
       if (written.status === 'rejected') throw written.reason
       const { sizeBytes, sha256 } = inspector.result()
       if ('zip' in type.signature) await this.assertOfficeDocument(blobKey, sizeBytes, type)
-      return await this.metadata.files.markReady(id, { sizeBytes, sha256, uploadedAt: new Date() })
+      const ready = await this.metadata.files.markReady(id, { sizeBytes, sha256, uploadedAt: new Date() })
+      await this.metadata.syncCommitted()
+      return ready
     } catch (error) {
       await this.discard(id, blobKey)
       throw this.translateUploadError(error)
@@ -110,8 +118,13 @@ export class FileService {
     return file
   }
 
-  async openContent(file: StoredFile, range?: ByteRange): Promise<Readable> {
+  /** The file's bytes (or a range of them): in one Buffer when small, else a stream. */
+  async openContent(file: StoredFile, range?: ByteRange): Promise<Readable | Buffer> {
     try {
+      const bytes = range ? range.end - range.start + 1 : file.sizeBytes
+      if (bytes <= SMALL_READ_BYTES) {
+        return await this.blobs.readBuffer(file.blobKey, range ?? { start: 0, end: file.sizeBytes - 1 })
+      }
       return await this.blobs.get(file.blobKey, range ? { range } : {})
     } catch (error) {
       if (error instanceof BlobNotFoundError) {
@@ -152,8 +165,11 @@ export class FileService {
   async delete(id: string, userId: string): Promise<void> {
     const file = FILE_ID.test(id) ? await this.metadata.files.markDeleting(id, userId) : undefined
     if (!file) throw ERRORS.fileNotFound()
+    // Hidden for good before its bytes go, so a crash cannot bring back a row without a blob.
+    await this.metadata.syncCommitted()
     await this.blobs.delete(file.blobKey)
     await this.metadata.files.remove(file.id)
+    await this.metadata.syncCommitted()
   }
 
   /** Finishes work a crash interrupted: abandoned uploads and half-done deletes lose their blob and row. */

@@ -3,37 +3,63 @@ import type { Database as BetterSqliteDatabase } from 'better-sqlite3'
 import type { SqliteDatabase, SqliteStatement } from 'kysely'
 
 /**
- * Group commit for SQLite in WAL mode with `synchronous=NORMAL`: commits return without an fsync
- * (so they never block the event loop on the disk), and `sync()` makes every commit made before
- * the call durable with one fdatasync of the WAL in the threadpool, shared by all concurrent
- * callers. Together they give `synchronous=FULL`'s guarantee to whoever awaits `sync()`.
+ * Group commit: `sync()` resolves once a run of `flush` that started after the call has finished,
+ * and callers arriving while a flush runs share the next one. So N concurrent callers cost at most
+ * two flushes, and nobody is told "durable" by a flush that began before their own write.
  */
-export class WalSync {
+export class GroupSync {
   private running: Promise<void> | undefined
   private queued: Promise<void> | undefined
+
+  constructor(private readonly flush: () => Promise<void>) {}
+
+  sync(): Promise<void> {
+    if (!this.running) return (this.running = this.flushOnce())
+    return (this.queued ??= this.running
+      .catch(() => {})
+      .then(() => {
+        this.queued = undefined
+        return (this.running ??= this.flushOnce())
+      }))
+  }
+
+  /** Waits for the flushes already asked for. */
+  async settle(): Promise<void> {
+    await this.queued?.catch(() => {})
+    await this.running?.catch(() => {})
+  }
+
+  private async flushOnce(): Promise<void> {
+    try {
+      await this.flush()
+    } finally {
+      this.running = undefined
+    }
+  }
+}
+
+/**
+ * Makes SQLite's WAL durable with one fdatasync in the threadpool. With `synchronous=NORMAL`
+ * commits return without syncing (so they never block the event loop on the disk); a sync of the
+ * WAL after them gives the guarantee of `synchronous=FULL`.
+ */
+export class WalSync {
+  private readonly group = new GroupSync(() => this.datasync())
   private wal: FileHandle | undefined
 
   constructor(private readonly walPath: string) {}
 
   sync(): Promise<void> {
-    if (!this.running) return (this.running = this.syncOnce())
-    // The sync in flight may have started before the caller's commit: the next one covers it.
-    return (this.queued ??= this.running
-      .catch(() => {})
-      .then(() => {
-        this.queued = undefined
-        return (this.running ??= this.syncOnce())
-      }))
+    return this.group.sync()
   }
 
   async close(): Promise<void> {
-    await this.queued?.catch(() => {})
-    await this.running?.catch(() => {})
+    await this.group.settle()
     await this.wal?.close()
     this.wal = undefined
   }
 
-  private async syncOnce(): Promise<void> {
+  private async datasync(): Promise<void> {
     try {
       // SQLite keeps the WAL file (same inode) for as long as this process holds a connection.
       this.wal ??= await open(this.walPath, 'r')
@@ -41,8 +67,6 @@ export class WalSync {
     } catch (error) {
       // No WAL yet means nothing was committed through it.
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-    } finally {
-      this.running = undefined
     }
   }
 }

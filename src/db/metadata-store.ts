@@ -139,6 +139,11 @@ export interface UserRepository {
    * Safe when the same identity signs in on several instances at once.
    */
   signInWechat(identity: WechatIdentity, newUserId: string, at: Date): Promise<{ userId: string; created: boolean }>
+  /**
+   * Sets every user's usage from their ready files, for when rows were changed behind Cabinet's back
+   * (migration ends with it). Not for use while uploads run: they would be miscounted.
+   */
+  recountUsage(at: Date): Promise<void>
   /** Every user row and WeChat link, for migration. */
   exportAll(): Promise<{ users: UserUsage[]; wechat: Array<WechatIdentity & { userId: string; createdAt: Date }> }>
   /** Adds users' own limits and WeChat links that the target lacks (migration); usage comes from importReady. */

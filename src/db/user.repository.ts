@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely'
+import { sql, type Kysely, type Selectable } from 'kysely'
 import type { Database, UsersTable } from './database.js'
 import type { UserRepository, UserUsage, WechatIdentity } from './metadata-store.js'
 
@@ -93,6 +93,21 @@ export class KyselyUserRepository implements UserRepository {
         .execute()
     }
     return { userId: row.user_id, created }
+  }
+
+  async recountUsage(at: Date): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await sql`
+        insert into users (id, created_at, used_bytes, used_files)
+        select user_id, ${at.getTime()}, sum(size_bytes), count(*) from files where status = 'ready' group by user_id
+        on conflict (id) do update set used_bytes = excluded.used_bytes, used_files = excluded.used_files
+      `.execute(trx)
+      await trx
+        .updateTable('users')
+        .set({ used_bytes: 0, used_files: 0 })
+        .where('id', 'not in', trx.selectFrom('files').select('user_id').where('status', '=', 'ready'))
+        .execute()
+    })
   }
 
   async exportAll(): ReturnType<UserRepository['exportAll']> {

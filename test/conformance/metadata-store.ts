@@ -393,6 +393,22 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         expect(await store.files.listReady('alice', { limit: 50 })).toHaveLength(7)
       })
 
+      it('recountUsage sets every user\'s usage from their ready files, keeping their own limits', async () => {
+        await ready({ sizeBytes: 10 })
+        await ready({ sizeBytes: 20 })
+        const gone = await ready({ userId: 'bob', sizeBytes: 5 })
+        await store.users.setQuota('alice', { maxFiles: 9 }, new Date(T0))
+        await store.users.setQuota('carol', { maxBytes: 1 }, new Date(T0))
+        // Rows changed behind Cabinet's back: usage no longer matches.
+        await store.files.remove(gone.id)
+        await store.files.importReady({ ...(await ready({ sizeBytes: 1 })), id: newId(), userId: 'dave' })
+        await store.users.recountUsage(new Date(T0))
+        expect(await store.users.usage('alice')).toEqual({ userId: 'alice', usedBytes: 31, usedFiles: 3, maxBytes: undefined, maxFiles: 9 })
+        expect(await store.users.usage('bob')).toMatchObject({ usedBytes: 0, usedFiles: 0 })
+        expect(await store.users.usage('carol')).toMatchObject({ usedBytes: 0, usedFiles: 0, maxBytes: 1 })
+        expect(await store.users.usage('dave')).toMatchObject({ usedBytes: 1, usedFiles: 1 })
+      })
+
       it('importReady counts the imported file once', async () => {
         const file: StoredFile = { ...(await ready({ userId: 'zed', sizeBytes: 5 })), id: newId() }
         expect(await store.files.importReady(file)).toBe(true)

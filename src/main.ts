@@ -5,7 +5,7 @@ import type { Logger } from 'pino'
 import { buildApp } from './app.js'
 import { LocalBlobStore } from './blob/local-blob-store.js'
 import type { Config } from './config.js'
-import { KyselyMetadataStore } from './db/kysely-metadata-store.js'
+import { openMetadataStore } from './db/open-metadata-store.js'
 import type { MetadataStore } from './db/metadata-store.js'
 import type { BlobStore } from './blob/blob-store.js'
 import { ApiKeyService } from './domain/auth/api-key-service.js'
@@ -22,13 +22,7 @@ import { RECOVER_INTERRUPTED, recoverInterruptedJob, scheduleRecovery } from './
 import { loadUrlSecret } from './url-secret.js'
 import { Jscode2SessionClient } from './wechat/jscode2session-client.js'
 
-/** The metadata adapter the configuration names; migrations run on open. */
-export async function openMetadataStore(config: Pick<Config, 'database'>): Promise<KyselyMetadataStore> {
-  const { database } = config
-  return database.kind === 'postgres'
-    ? KyselyMetadataStore.openPostgres(database.url, { poolMax: database.poolMax })
-    : KyselyMetadataStore.openSqlite(database.path)
-}
+export { openMetadataStore }
 
 /** The blob adapter the configuration names. */
 export async function openBlobStore(config: Pick<Config, 'blobs'>): Promise<BlobStore> {

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.js'
 import { AuditLog } from '../domain/auth/audit-log.js'
 import { parseDurationMs } from '../duration.js'
-import { openMetadataStore } from '../main.js'
+import { openMetadataStore } from '../db/open-metadata-store.js'
 
 /** `cabinet audit`: the newest entries of the audit log, as tab-separated lines or JSON lines. */
 export async function auditCommand(args: string[]): Promise<number> {

@@ -1,11 +1,5 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config.js'
-import { auditCommand } from './audit.js'
-import { keyCommand } from './key.js'
-import { migrateStorageCommand } from './migrate-storage.js'
-import { serveCommand } from './serve.js'
-import { tokenCommand } from './token.js'
-import { userCommand } from './user.js'
 
 const USAGE = `Usage: cabinet <command> [options]
 
@@ -31,13 +25,14 @@ Commands:
                                           PostgreSQL+S3), verifying each file's SHA-256; safe to run again
 `
 
+// Loaded on use: a command that needs only the database starts in a fraction of the server's load time.
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
-  serve: serveCommand,
-  token: tokenCommand,
-  key: keyCommand,
-  audit: auditCommand,
-  user: userCommand,
-  'migrate-storage': migrateStorageCommand,
+  serve: async () => (await import('./serve.js')).serveCommand(),
+  token: async (args) => (await import('./token.js')).tokenCommand(args),
+  key: async (args) => (await import('./key.js')).keyCommand(args),
+  audit: async (args) => (await import('./audit.js')).auditCommand(args),
+  user: async (args) => (await import('./user.js')).userCommand(args),
+  'migrate-storage': async (args) => (await import('./migrate-storage.js')).migrateStorageCommand(args),
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -3,7 +3,7 @@ import { loadConfig } from '../config.js'
 import type { ApiKeyScope } from '../db/metadata-store.js'
 import { API_KEY_SCOPES, ApiKeyService } from '../domain/auth/api-key-service.js'
 import { parseDurationMs } from '../duration.js'
-import { openMetadataStore } from '../main.js'
+import { openMetadataStore } from '../db/open-metadata-store.js'
 
 export async function keyCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.js'
 import { QuotaService, type LimitChange, type QuotaStatus } from '../domain/users/quota-service.js'
-import { openMetadataStore } from '../main.js'
+import { openMetadataStore } from '../db/open-metadata-store.js'
 
 function parseLimit(flag: string, text: string | undefined): LimitChange | undefined {
   if (text === undefined) return undefined

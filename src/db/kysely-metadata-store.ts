@@ -2,6 +2,8 @@ import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SqliteDatabase from 'better-sqlite3'
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Dialect, type MigrationProvider } from 'kysely'
+import { KyselyApiKeyRepository } from './api-key.repository.js'
+import { KyselyAuditRepository } from './audit.repository.js'
 import type { Database } from './database.js'
 import { KyselyFileRepository } from './file.repository.js'
 import type { MetadataStore } from './metadata-store.js'
@@ -9,7 +11,10 @@ import { KyselyJobQueue, KyselyLocks } from './job-queue.repository.js'
 import { KyselySettingsRepository } from './settings.repository.js'
 import { WalSync, withStatementCache } from './sqlite-durability.js'
 import { MIGRATIONS } from './migrations/index.js'
+import { KyselyGrantRepository } from './grant.repository.js'
+import { KyselyRateLimitRepository } from './rate-limit.repository.js'
 import { KyselyTokenRepository } from './token.repository.js'
+import { KyselyUserRepository } from './user.repository.js'
 
 const migrationProvider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) }
 
@@ -18,6 +23,11 @@ export class KyselyMetadataStore implements MetadataStore {
   readonly files: KyselyFileRepository
   readonly tokens: KyselyTokenRepository
   readonly settings: KyselySettingsRepository
+  readonly users: KyselyUserRepository
+  readonly apiKeys: KyselyApiKeyRepository
+  readonly grants: KyselyGrantRepository
+  readonly audit: KyselyAuditRepository
+  readonly rateLimits: KyselyRateLimitRepository
   /** The shared job queue and named locks live in the same database, so every instance sees them. */
   readonly jobs: KyselyJobQueue
   readonly locks: KyselyLocks
@@ -30,6 +40,11 @@ export class KyselyMetadataStore implements MetadataStore {
     this.files = new KyselyFileRepository(db)
     this.tokens = new KyselyTokenRepository(db)
     this.settings = new KyselySettingsRepository(db)
+    this.users = new KyselyUserRepository(db)
+    this.apiKeys = new KyselyApiKeyRepository(db)
+    this.grants = new KyselyGrantRepository(db)
+    this.audit = new KyselyAuditRepository(db)
+    this.rateLimits = new KyselyRateLimitRepository(db)
     this.jobs = new KyselyJobQueue(db, dialect)
     this.locks = new KyselyLocks(db, dialect)
   }

@@ -2,7 +2,6 @@ import { close, createReadStream, createWriteStream, fchmod, fdatasync, open as 
 import { chmod, mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { pipeline } from 'node:stream/promises'
 import type { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import {
@@ -15,6 +14,7 @@ import {
   type GetOptions,
   type PutOptions,
 } from './blob-store.js'
+import { pipe } from '../pipe.js'
 import { resolveInside } from './secure-path.js'
 
 const FILE_MODE = 0o640
@@ -76,7 +76,7 @@ export class LocalBlobStore implements BlobStore {
     let path = tempPath
     try {
       const file = createWriteStream('', { fd, autoClose: false })
-      await pipeline(body, file)
+      await pipe(body, file)
       // open()'s mode is masked by the umask; set it exactly.
       await fchmodFd(fd, FILE_MODE)
       await options.beforePublish?.()

@@ -19,7 +19,11 @@ export function resolveInside(root: string, key: string): string {
   return path
 }
 
-/** Blob keys are sharded by the file id's first two byte pairs: `ab/cd/abcd…`. */
+/**
+ * Blob keys are sharded by the file id's first byte: `ab/abcd…`, so 256 folders are made once and then
+ * shared. The deeper `ab/cd/…` tree of earlier uploads (which keep working: each row keeps its key)
+ * made a new folder, and its extra syncs, for most uploads into a store of under a million files.
+ */
 export function blobKeyForFileId(fileId: string): string {
-  return `${fileId.slice(0, 2)}/${fileId.slice(2, 4)}/${fileId}`
+  return `${fileId.slice(0, 2)}/${fileId}`
 }

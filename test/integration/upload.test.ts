@@ -35,7 +35,7 @@ describe('POST /api/files/upload', () => {
     })
     const download = await fetch(`${cabinet.url}${body.download_url}`, { headers: auth(token) })
     expect(Buffer.from(await download.arrayBuffer())).toEqual(bytes)
-    expect(await cabinet.storedPaths()).toContain(`${blobPrefix}${body.file_id.slice(0, 2)}/${body.file_id.slice(2, 4)}/${body.file_id}`)
+    expect(await cabinet.storedPaths()).toContain(`${blobPrefix}${body.file_id.slice(0, 2)}/${body.file_id}`)
   })
 
   it.each([

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { PassThrough, type Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import type { Logger } from 'pino'
 import { BlobNotFoundError, BlobStorageFullError, type BlobStore, type ByteRange } from '../../blob/blob-store.js'
 import { blobKeyForFileId } from '../../blob/secure-path.js'
 import { QuotaExceededError, type ListCursor, type MetadataStore, type QuotaLimits, type StoredFile } from '../../db/metadata-store.js'
 import { AppError, ERRORS } from '../../errors.js'
+import { pipe } from '../../pipe.js'
 import { cleanFileName } from './file-name.js'
 import { extensionOf, FILE_TYPES, kindOfExtension, kindsMatchingFilter, type FileTypeInfo } from './file-types.js'
 import { declaresContentType, readOfficeContentTypes } from './office-container.js'
@@ -98,7 +98,7 @@ export class FileService {
       const inspector = new UploadInspector(type, this.options.maxFileBytes)
       const stored = new PassThrough()
       const [received, written] = await Promise.allSettled([
-        pipeline(request.body, inspector, stored),
+        pipe(request.body, inspector, stored),
         this.blobs.put(blobKey, stored, { contentType: type.mimeType, beforePublish: () => pendingDurable }),
       ])
       // The receiving side's error (size, type, truncation) explains a failed write better than the write's own.

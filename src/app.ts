@@ -16,6 +16,7 @@ import deleteFileRoute from './http/routes/files/delete-file.route.js'
 import downloadFileRoute from './http/routes/files/download-file.route.js'
 import getFileMetaRoute from './http/routes/files/get-file-meta.route.js'
 import listFilesRoute from './http/routes/files/list-files.route.js'
+import updateFileRoute from './http/routes/files/update-file.route.js'
 import uploadFileRoute from './http/routes/files/upload-file.route.js'
 import { ErrorSchema, FileSchema } from './http/schemas.js'
 
@@ -41,6 +42,7 @@ const ROUTES: ReadonlyArray<(app: App, deps: RouteDeps) => void> = [
   getFileMetaRoute,
   createFileUrlRoute,
   deleteFileRoute,
+  updateFileRoute,
 ]
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {

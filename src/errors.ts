@@ -26,6 +26,7 @@ export const ERRORS = {
     new AppError('UPLOAD_INCOMPLETE', 400, 'The upload ended before the whole file arrived', { cause }),
   unauthorized: (message = 'Missing or invalid credentials: send Authorization: Bearer <token>') =>
     new AppError('UNAUTHORIZED', 401, message, { headers: { 'www-authenticate': 'Bearer' } }),
+  forbidden: (message = 'This route needs an admin token (cabinet token create --admin)') => new AppError('FORBIDDEN', 403, message),
   urlExpired: () => new AppError('URL_EXPIRED', 403, 'This download link has expired'),
   badSignature: () => new AppError('BAD_SIGNATURE', 403, 'This download link is not valid'),
   fileNotFound: () => new AppError('FILE_NOT_FOUND', 404, 'File not found'),
@@ -49,6 +50,7 @@ export const ERRORS = {
     new AppError('INSUFFICIENT_STORAGE', 507, 'The server is low on storage space; try again later'),
   internal: (cause?: unknown) => new AppError('INTERNAL_ERROR', 500, 'Internal server error', { cause }),
   serviceUnavailable: (message: string) => new AppError('SERVICE_UNAVAILABLE', 503, message),
+  notReady: (problems: readonly string[]) => new AppError('NOT_READY', 503, `Not ready: ${problems.join('; ')}`),
 } as const
 
 export function isAppError(error: unknown): error is AppError {

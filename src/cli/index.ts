@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config.js'
+import { cleanupCommand } from './cleanup.js'
 import { migrateStorageCommand } from './migrate-storage.js'
 import { serveCommand } from './serve.js'
 import { tokenCommand } from './token.js'
+import { userCommand } from './user.js'
 
 const USAGE = `Usage: cabinet <command> [options]
 
@@ -16,12 +18,19 @@ Commands:
   migrate-storage --from <env file> --to <env file> [--json]
                                           Copy every file, token and setting to another storage (e.g. SQLite+disk to
                                           PostgreSQL+S3), verifying each file's SHA-256; safe to run again
+  cleanup [--older-than 30d|never] [--dry-run] [--json]
+                                          Remove files past their retention (CABINET_RETENTION, or the user's own);
+                                          pinned files are kept. Prints files and bytes before, removed and after
+  user set-retention --user <id> (--older-than 90d | --never | --default)
+                                          A user's own retention, instead of CABINET_RETENTION
 `
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   serve: serveCommand,
   token: tokenCommand,
   'migrate-storage': migrateStorageCommand,
+  cleanup: cleanupCommand,
+  user: userCommand,
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -2,7 +2,7 @@ import type { Kysely, Selectable } from 'kysely'
 import type { Database, FilesTable } from './database.js'
 import type { AbandonedFile, FileRepository, ListFilesQuery, NewPendingFile, StoredFile } from './metadata-store.js'
 
-function fileRowToStoredFile(row: Selectable<FilesTable>): StoredFile {
+export function fileRowToStoredFile(row: Selectable<FilesTable>): StoredFile {
   return {
     id: row.id,
     userId: row.user_id,
@@ -14,6 +14,7 @@ function fileRowToStoredFile(row: Selectable<FilesTable>): StoredFile {
     sizeBytes: Number(row.size_bytes ?? 0),
     sha256: row.sha256 ?? '',
     uploadedAt: new Date(Number(row.uploaded_at ?? row.created_at)),
+    pinned: Number(row.pinned) === 1,
   }
 }
 
@@ -134,9 +135,22 @@ export class KyselyFileRepository implements FileRepository {
         sha256: file.sha256,
         created_at: file.uploadedAt.getTime(),
         uploaded_at: file.uploadedAt.getTime(),
+        pinned: file.pinned ? 1 : 0,
       })
       .onConflict((conflict) => conflict.column('id').doNothing())
       .executeTakeFirst()
     return Number(result.numInsertedOrUpdatedRows ?? 0) > 0
+  }
+
+  async setPinned(id: string, userId: string, pinned: boolean): Promise<StoredFile | undefined> {
+    const row = await this.db
+      .updateTable('files')
+      .set({ pinned: pinned ? 1 : 0 })
+      .where('id', '=', id)
+      .where('user_id', '=', userId)
+      .where('status', '=', 'ready')
+      .returningAll()
+      .executeTakeFirst()
+    return row && fileRowToStoredFile(row)
   }
 }

@@ -18,6 +18,7 @@ export const FileSchema = Type.Object(
     sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
     mime_type: Type.String(),
     uploaded_at: Type.String({ format: 'date-time' }),
+    pinned: Type.Boolean({ description: 'A pinned file never expires, whatever the retention' }),
   },
   { $id: 'File', title: 'File' },
 )
@@ -34,6 +35,7 @@ export function toFileJson(file: StoredFile): FileJson {
     sha256: file.sha256,
     mime_type: file.mimeType,
     uploaded_at: file.uploadedAt.toISOString(),
+    pinned: file.pinned,
   }
 }
 

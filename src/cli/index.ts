@@ -5,6 +5,7 @@ import { migrateStorageCommand } from './migrate-storage.js'
 import { serveCommand } from './serve.js'
 import { tokenCommand } from './token.js'
 import { userCommand } from './user.js'
+import { verifyCommand } from './verify.js'
 
 const USAGE = `Usage: cabinet <command> [options]
 
@@ -21,6 +22,8 @@ Commands:
   cleanup [--older-than 30d|never] [--dry-run] [--json]
                                           Remove files past their retention (CABINET_RETENTION, or the user's own);
                                           pinned files are kept. Prints files and bytes before, removed and after
+  verify [--repair] [--json]              Check that metadata and blobs agree (sizes, SHA-256, orphans, modes, temp
+                                          files); --repair fixes what is safe and quarantines the rest. Exit 0 if clean
   user set-retention --user <id> (--older-than 90d | --never | --default)
                                           A user's own retention, instead of CABINET_RETENTION
 `
@@ -31,6 +34,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   'migrate-storage': migrateStorageCommand,
   cleanup: cleanupCommand,
   user: userCommand,
+  verify: verifyCommand,
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config.js'
+import { backupCommand, restoreCommand } from './backup.js'
 import { cleanupCommand } from './cleanup.js'
 import { migrateStorageCommand } from './migrate-storage.js'
 import { serveCommand } from './serve.js'
@@ -24,6 +25,11 @@ Commands:
                                           pinned files are kept. Prints files and bytes before, removed and after
   verify [--repair] [--json]              Check that metadata and blobs agree (sizes, SHA-256, orphans, modes, temp
                                           files); --repair fixes what is safe and quarantines the rest. Exit 0 if clean
+  backup [--to DIR] [--json]              Write one consistent .tar.gz of the metadata and every blob it references
+                                          (default dir: CABINET_BACKUP_DIR), then prune archives past the retention
+  backup verify <archive> [--json]        Check an archive's every SHA-256 without restoring it
+  restore <archive> [--to DIR] [--json]   Restore into an empty data dir (--to), or into the empty database and bucket
+                                          the environment names; verifies every checksum, then runs verify
   user set-retention --user <id> (--older-than 90d | --never | --default)
                                           A user's own retention, instead of CABINET_RETENTION
 `
@@ -35,6 +41,8 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   cleanup: cleanupCommand,
   user: userCommand,
   verify: verifyCommand,
+  backup: backupCommand,
+  restore: restoreCommand,
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -7,10 +7,14 @@ import type { Config } from './config.js'
 import type { UrlSigner } from './domain/auth/signed-url.js'
 import type { TokenService } from './domain/auth/token-service.js'
 import type { FileService } from './domain/files/file-service.js'
-import { ERRORS } from './errors.js'
+import type { Readiness, StatsService } from './domain/stats/stats-service.js'
+import { ERRORS, isAppError } from './errors.js'
 import { createAuthenticate } from './http/authenticate.js'
 import { installErrorHandler } from './http/error-handler.js'
 import type { App, RouteDeps } from './http/route-deps.js'
+import getStatsRoute from './http/routes/admin/get-stats.route.js'
+import healthRoutes from './http/routes/health/health.route.js'
+import metricsRoute from './http/routes/health/metrics.route.js'
 import createFileUrlRoute from './http/routes/files/create-file-url.route.js'
 import deleteFileRoute from './http/routes/files/delete-file.route.js'
 import downloadFileRoute from './http/routes/files/download-file.route.js'
@@ -18,7 +22,8 @@ import getFileMetaRoute from './http/routes/files/get-file-meta.route.js'
 import listFilesRoute from './http/routes/files/list-files.route.js'
 import updateFileRoute from './http/routes/files/update-file.route.js'
 import uploadFileRoute from './http/routes/files/upload-file.route.js'
-import { ErrorSchema, FileSchema } from './http/schemas.js'
+import { ErrorSchema, FileSchema, StatsSchema } from './http/schemas.js'
+import type { Metrics } from './metrics.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -33,6 +38,9 @@ export interface AppDeps {
   readonly files: FileService
   readonly tokens: TokenService
   readonly urlSigner: UrlSigner
+  readonly stats: StatsService
+  readonly readiness: Readiness
+  readonly metrics: Metrics
 }
 
 const ROUTES: ReadonlyArray<(app: App, deps: RouteDeps) => void> = [
@@ -43,6 +51,9 @@ const ROUTES: ReadonlyArray<(app: App, deps: RouteDeps) => void> = [
   createFileUrlRoute,
   deleteFileRoute,
   updateFileRoute,
+  getStatsRoute,
+  healthRoutes,
+  metricsRoute,
 ]
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -61,6 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandler(app)
   app.addSchema(ErrorSchema)
   app.addSchema(FileSchema)
+  app.addSchema(StatsSchema)
 
   // While shutting down, in-flight requests still complete, but their connections close after
   // the response instead of idling until the keep-alive timeout holds up the exit.
@@ -82,6 +94,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'request',
     )
+  })
+
+  // Metrics: counters and a histogram per route pattern (never the raw URL), in memory.
+  const { metrics } = deps
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.observeRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000)
+  })
+  app.addHook('onError', async (request, _reply, error) => {
+    if (request.routeOptions.url !== '/api/files/upload') return
+    const status = (error as { statusCode?: number }).statusCode ?? 500
+    metrics.uploadFailed(isAppError(error) ? error.code : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_ERROR')
   })
 
   // Multipart bodies are left unread here: the upload route streams them itself.
@@ -112,6 +135,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     files: deps.files,
     urlSigner: deps.urlSigner,
     authenticate: createAuthenticate(deps.tokens, { trustUserHeader: config.trustUserHeader }),
+    stats: deps.stats,
+    readiness: deps.readiness,
+    metrics: deps.metrics,
   }
   for (const route of ROUTES) route(app, routeDeps)
 

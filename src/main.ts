@@ -12,8 +12,18 @@ import { UrlSigner } from './domain/auth/signed-url.js'
 import { TokenService } from './domain/auth/token-service.js'
 import { FileService } from './domain/files/file-service.js'
 import { JobRunner } from './jobs/job-runner.js'
+import { operationsJobHandlers, scheduleOperations } from './jobs/operations.job.js'
 import { RECOVER_INTERRUPTED, recoverInterruptedJob, scheduleRecovery } from './jobs/recover-interrupted.job.js'
+import { BackupService } from './domain/backup/backup-service.js'
+import type { ExclusiveRunDeps } from './domain/operations/exclusive-run.js'
+import { RetentionCleanup } from './domain/retention/retention-cleanup.js'
+import { Readiness, StatsService } from './domain/stats/stats-service.js'
+import { UsageRecorder } from './domain/stats/usage-recorder.js'
+import { Metrics } from './metrics.js'
 import { loadUrlSecret } from './url-secret.js'
+
+/** How often an instance adds its upload/download counts to the shared daily table. */
+const USAGE_FLUSH_INTERVAL_MS = 5_000
 
 /** The metadata adapter the configuration names; migrations run on open. */
 export async function openMetadataStore(config: Pick<Config, 'database'>): Promise<KyselyMetadataStore> {
@@ -56,24 +66,56 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await metadata.close()
     throw error
   })
+  const metrics = new Metrics()
+  const usage = new UsageRecorder(metadata.usage, { flushIntervalMs: USAGE_FLUSH_INTERVAL_MS, logger })
   const files = new FileService(metadata, blobs, {
     ...config,
     redirectDownloads: config.blobs.kind === 's3' && config.blobs.redirectDownloads,
+    transfers: {
+      uploaded(bytes) {
+        metrics.uploaded(bytes)
+        usage.uploaded(bytes)
+      },
+      downloaded(bytes) {
+        metrics.downloaded(bytes)
+        usage.downloaded(bytes)
+      },
+    },
   }, logger)
   const tokens = new TokenService(metadata.tokens)
   const urlSigner = new UrlSigner(await loadUrlSecret(config.urlSecret, metadata.settings))
   const instanceId = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`
+  const exclusive: ExclusiveRunDeps = {
+    locks: metadata.locks,
+    jobRuns: metadata.jobRuns,
+    instance: instanceId,
+    lockTtlMs: config.jobLeaseMs,
+    logger,
+    onFinished: (job, outcome) => metrics.jobFinished(job, outcome),
+  }
+  const operations = operationsJobHandlers(exclusive, {
+    cleanup: (signal) => new RetentionCleanup(metadata, files, logger).run({ retentionMs: config.retentionMs, dryRun: false, signal }),
+    backup: (signal) => new BackupService(metadata, blobs, logger).create({ dir: config.backupDir, retentionMs: config.backupRetentionMs, signal }),
+  })
   const jobs = new JobRunner(metadata.jobs, {
     workerId: instanceId,
-    handlers: { [RECOVER_INTERRUPTED]: recoverInterruptedJob({ files, blobs, jobs: metadata.jobs, uploadTimeoutMs: config.uploadTimeoutMs, logger }) },
+    handlers: {
+      [RECOVER_INTERRUPTED]: recoverInterruptedJob({ files, blobs, jobs: metadata.jobs, uploadTimeoutMs: config.uploadTimeoutMs, logger }),
+      ...operations,
+    },
     pollIntervalMs: config.jobPollIntervalMs,
     leaseMs: config.jobLeaseMs,
     logger,
   })
   jobs.start()
   const stopRecovery = await scheduleRecovery(metadata.jobs, Math.min(config.uploadTimeoutMs, 5 * 60_000), logger)
+  const schedules = { cleanup: config.cleanupSchedule, backup: config.backupSchedule }
+  const stopSchedules = scheduleOperations(metadata.jobs, schedules, logger)
+  usage.start()
 
-  const app = await buildApp({ config, logger, files, tokens, urlSigner })
+  const stats = new StatsService(metadata, blobs, { minFreeBytes: config.minFreeBytes, schedules, recorder: usage })
+  const readiness = new Readiness(metadata, blobs, { dataDir: config.dataDir, minFreeBytes: config.minFreeBytes })
+  const app = await buildApp({ config, logger, files, tokens, urlSigner, stats, readiness, metrics })
   const address = await app.listen({ host: config.host, port: config.port })
   logger.info(
     { address, instanceId, database: config.database.kind, blobs: config.blobs.kind, dataDir: config.dataDir, trustUserHeader: config.trustUserHeader },
@@ -85,10 +127,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const stop = () =>
     (stopping ??= (async () => {
       stopRecovery()
+      stopSchedules()
       await jobs.stop()
       const force = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs)
       await app.close()
       clearTimeout(force)
+      await usage.stop()
       await metadata.close()
       await blobs.close()
     })())

@@ -4,6 +4,7 @@ import { backupCommand, restoreCommand } from './backup.js'
 import { cleanupCommand } from './cleanup.js'
 import { migrateStorageCommand } from './migrate-storage.js'
 import { serveCommand } from './serve.js'
+import { statsCommand } from './stats.js'
 import { tokenCommand } from './token.js'
 import { userCommand } from './user.js'
 import { verifyCommand } from './verify.js'
@@ -30,6 +31,8 @@ Commands:
   backup verify <archive> [--json]        Check an archive's every SHA-256 without restoring it
   restore <archive> [--to DIR] [--json]   Restore into an empty data dir (--to), or into the empty database and bucket
                                           the environment names; verifies every checksum, then runs verify
+  stats [--json]                          Files and bytes by type and user, disk, largest files, uploads and downloads
+                                          per day, last clean-up and backup (as GET /api/admin/stats)
   user set-retention --user <id> (--older-than 90d | --never | --default)
                                           A user's own retention, instead of CABINET_RETENTION
 `
@@ -43,6 +46,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   verify: verifyCommand,
   backup: backupCommand,
   restore: restoreCommand,
+  stats: statsCommand,
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -3,6 +3,8 @@ import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, Raw
 import type { Config } from '../config.js'
 import type { UrlSigner } from '../domain/auth/signed-url.js'
 import type { FileService } from '../domain/files/file-service.js'
+import type { Readiness, StatsService } from '../domain/stats/stats-service.js'
+import type { Metrics } from '../metrics.js'
 import type { Authenticate } from './authenticate.js'
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>
@@ -13,4 +15,7 @@ export interface RouteDeps {
   readonly files: FileService
   readonly urlSigner: UrlSigner
   readonly authenticate: Authenticate
+  readonly stats: StatsService
+  readonly readiness: Readiness
+  readonly metrics: Metrics
 }

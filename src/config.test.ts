@@ -37,6 +37,13 @@ describe('loadConfig', () => {
       jobPollIntervalMs: 1000,
       jobLeaseMs: 30_000,
       logLevel: 'info',
+      retentionMs: 30 * 86_400_000,
+      cleanupSchedule: '0 3 * * 0',
+      backupSchedule: '0 2 * * *',
+      backupDir: resolve('./data', 'backups'),
+      backupRetentionMs: 14 * 86_400_000,
+      quarantineDir: resolve('./data', 'quarantine'),
+      metricsToken: undefined,
     })
   })
 
@@ -220,5 +227,40 @@ describe('loadConfig', () => {
 
   it('ignores variables it does not know', () => {
     expect(loadConfig({ PATH: '/usr/bin', CABINET_UNKNOWN: 'x' }).port).toBe(3001)
+  })
+
+  it('reads the operations settings: retention, schedules (or off), backup folder and retention, metrics token', () => {
+    const config = loadConfig({
+      CABINET_DATA_DIR: '/srv/cabinet',
+      CABINET_RETENTION: 'never',
+      CABINET_CLEANUP_SCHEDULE: 'off',
+      CABINET_BACKUP_SCHEDULE: '30 1 * * *',
+      CABINET_BACKUP_DIR: '/var/backups/cabinet',
+      CABINET_BACKUP_RETENTION: '7d',
+      CABINET_METRICS_TOKEN: 'a-long-enough-metrics-token',
+    })
+    expect(config).toMatchObject({
+      retentionMs: undefined,
+      cleanupSchedule: undefined,
+      backupSchedule: '30 1 * * *',
+      backupDir: '/var/backups/cabinet',
+      backupRetentionMs: 7 * 86_400_000,
+      quarantineDir: '/srv/cabinet/quarantine',
+      metricsToken: 'a-long-enough-metrics-token',
+    })
+    expect(loadConfig({ CABINET_RETENTION: '12h' }).retentionMs).toBe(12 * 3_600_000)
+  })
+
+  it('lists every bad operations setting at once', () => {
+    const problems = problemsOf({
+      CABINET_RETENTION: '30 days',
+      CABINET_CLEANUP_SCHEDULE: 'every sunday',
+      CABINET_BACKUP_SCHEDULE: '0 25 * * *',
+      CABINET_BACKUP_RETENTION: 'forever',
+      CABINET_METRICS_TOKEN: 'short',
+    })
+    for (const name of ['CABINET_RETENTION', 'CABINET_CLEANUP_SCHEDULE', 'CABINET_BACKUP_SCHEDULE', 'CABINET_BACKUP_RETENTION', 'CABINET_METRICS_TOKEN']) {
+      expect(problems.some((problem) => problem.startsWith(name))).toBe(true)
+    }
   })
 })

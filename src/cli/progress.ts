@@ -17,6 +17,10 @@ function amount(value: number, unit: ProgressEvent['unit']): string {
   return unit === 'bytes' ? formatBytes(value) : `${value} files`
 }
 
+function describe(event: ProgressEvent): string {
+  return `${amount(event.done, event.unit)} of ${amount(Math.max(event.total, event.done), event.unit)}`
+}
+
 export interface ProgressReporter {
   readonly onProgress: OnProgress
   /** Ends the current bar or line; call before printing the report. */
@@ -54,10 +58,10 @@ function terminalReporter(command: string, stream: NodeJS.WriteStream): Progress
           clearOnComplete: false,
           fps: 10,
         })
-        bar.start(Math.max(event.total, event.done, 1), event.done, { amount: '' })
+        bar.start(Math.max(event.total, event.done, 1), event.done, { amount: describe(event) })
       }
       if (event.done > bar!.getTotal()) bar!.setTotal(event.done)
-      bar!.update(event.done, { amount: `${amount(event.done, event.unit)} of ${amount(Math.max(event.total, event.done), event.unit)}` })
+      bar!.update(event.done, { amount: describe(event) })
     },
     stop,
   }

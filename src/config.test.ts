@@ -1,5 +1,7 @@
-import { resolve } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { readEnvFile } from './cli/env-file.js'
 import { ConfigError, loadConfig } from './config.js'
 import { KNOWN_EXTENSIONS } from './domain/files/file-types.js'
 
@@ -261,6 +263,27 @@ describe('loadConfig', () => {
     })
     for (const name of ['CABINET_RETENTION', 'CABINET_CLEANUP_SCHEDULE', 'CABINET_BACKUP_SCHEDULE', 'CABINET_BACKUP_RETENTION', 'CABINET_METRICS_TOKEN']) {
       expect(problems.some((problem) => problem.startsWith(name))).toBe(true)
+    }
+  })
+})
+
+describe('the deploy/ files', () => {
+  const deploy = (name: string) => readFile(join(import.meta.dirname, '..', 'deploy', name), 'utf8')
+
+  it('agree with each other: a valid configuration, a body limit above Cabinet\'s, writable data and backup folders', async () => {
+    const config = loadConfig(await readEnvFile(join(import.meta.dirname, '..', 'deploy', 'cabinet.env.example')))
+    expect(config).toMatchObject({ host: '127.0.0.1', trustProxy: true, dataDir: '/var/lib/cabinet', backupDir: '/var/backups/cabinet' })
+    const nginx = await deploy('nginx/cabinet.conf')
+    const bodyLimitMiB = Number(/client_max_body_size (\d+)m;/.exec(nginx)?.[1])
+    // Above the file limit by at least the multipart framing Cabinet allows for (64 KiB).
+    expect(bodyLimitMiB * MIB).toBeGreaterThanOrEqual(config.maxFileBytes + 64 * 1024)
+    expect(nginx).toContain(`server 127.0.0.1:${config.port};`)
+    expect(nginx).toContain('proxy_request_buffering off;')
+    const unit = await deploy('cabinet.service')
+    const writable = /^ReadWritePaths=(.*)$/m.exec(unit)?.[1]?.split(' ')
+    expect(writable).toEqual(expect.arrayContaining([config.dataDir, config.backupDir]))
+    for (const option of ['ProtectSystem=strict', 'UMask=0027', 'NoNewPrivileges=yes', 'User=cabinet', 'EnvironmentFile=/etc/cabinet/cabinet.env']) {
+      expect(unit).toContain(option)
     }
   })
 })

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs'
-import { chmod, mkdir, open, rename, rm, stat, statfs, unlink } from 'node:fs/promises'
+import { chmod, mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { constants as zlibConstants, createGzip } from 'node:zlib'
@@ -74,6 +74,7 @@ export class BackupService {
   async create(options: BackupOptions): Promise<BackupReport> {
     const now = options.now ?? new Date()
     await mkdir(options.dir, { recursive: true, mode: 0o750 })
+    await this.removeLeftovers(options.dir)
     const name = archiveName(now)
     const finalPath = join(options.dir, name)
     const partPath = `${finalPath}.part`
@@ -161,6 +162,13 @@ export class BackupService {
       throw new Error(`blob ${reference.key} of file ${reference.fileId} does not match its SHA-256; run cabinet verify`)
     }
     return entry
+  }
+
+  /** What a backup killed mid-way left (runs are exclusive, so none is in progress now). */
+  private async removeLeftovers(dir: string): Promise<void> {
+    for (const name of await readdir(dir)) {
+      if (name.startsWith('.work-') || /^cabinet-backup-\w+\.tar\.gz\.part$/.test(name)) await rm(join(dir, name), { recursive: true, force: true })
+    }
   }
 
   private async assertRoom(dir: string, estimatedBytes: number): Promise<void> {

@@ -93,10 +93,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
     onFinished: (job, outcome) => metrics.jobFinished(job, outcome),
   }
-  const operations = operationsJobHandlers(exclusive, {
-    cleanup: (signal) => new RetentionCleanup(metadata, files, logger).run({ retentionMs: config.retentionMs, dryRun: false, signal }),
-    backup: (signal) => new BackupService(metadata, blobs, logger).create({ dir: config.backupDir, retentionMs: config.backupRetentionMs, signal }),
-  })
+  const schedules = { cleanup: config.cleanupSchedule, backup: config.backupSchedule }
+  const operations = operationsJobHandlers(
+    exclusive,
+    {
+      cleanup: (signal) => new RetentionCleanup(metadata, files, logger).run({ retentionMs: config.retentionMs, dryRun: false, signal }),
+      backup: (signal) => new BackupService(metadata, blobs, logger).create({ dir: config.backupDir, retentionMs: config.backupRetentionMs, signal }),
+    },
+    (['cleanup', 'backup'] as const).filter((job) => schedules[job] !== undefined),
+  )
   const jobs = new JobRunner(metadata.jobs, {
     workerId: instanceId,
     handlers: {
@@ -109,7 +114,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   })
   jobs.start()
   const stopRecovery = await scheduleRecovery(metadata.jobs, Math.min(config.uploadTimeoutMs, 5 * 60_000), logger)
-  const schedules = { cleanup: config.cleanupSchedule, backup: config.backupSchedule }
   const stopSchedules = scheduleOperations(metadata.jobs, schedules, logger)
   usage.start()
 

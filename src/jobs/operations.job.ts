@@ -16,7 +16,12 @@ export type OperationsWork = Readonly<Record<OperationsJob, (signal: AbortSignal
  * it from ever running beside another run of itself (scheduled or from the CLI), and the outcome
  * is recorded. A failed run fails its queue job too; nothing is retried before the next tick.
  */
-export function operationsJobHandlers(deps: ExclusiveRunDeps, work: OperationsWork): Record<string, JobHandler> {
+export function operationsJobHandlers(
+  deps: ExclusiveRunDeps,
+  work: OperationsWork,
+  /** Only these jobs run here: an instance takes only the jobs it schedules (e.g. backups where the backup disk is). */
+  jobs: readonly OperationsJob[] = ['cleanup', 'backup'],
+): Record<string, JobHandler> {
   const handler =
     (job: OperationsJob): JobHandler =>
     async (queued, shutdown) => {
@@ -29,7 +34,7 @@ export function operationsJobHandlers(deps: ExclusiveRunDeps, work: OperationsWo
       )
       if (outcome.status === 'failed') throw outcome.error
     }
-  return { [OPERATIONS_KINDS.cleanup]: handler('cleanup'), [OPERATIONS_KINDS.backup]: handler('backup') }
+  return Object.fromEntries(jobs.map((job) => [OPERATIONS_KINDS[job], handler(job)]))
 }
 
 /**

@@ -3,11 +3,8 @@ import { hostname } from 'node:os'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp } from './app.js'
-import { LocalBlobStore } from './blob/local-blob-store.js'
 import type { Config } from './config.js'
-import { KyselyMetadataStore } from './db/kysely-metadata-store.js'
 import type { MetadataStore } from './db/metadata-store.js'
-import type { BlobStore } from './blob/blob-store.js'
 import { UrlSigner } from './domain/auth/signed-url.js'
 import { TokenService } from './domain/auth/token-service.js'
 import { FileService } from './domain/files/file-service.js'
@@ -20,34 +17,14 @@ import { RetentionCleanup } from './domain/retention/retention-cleanup.js'
 import { Readiness, StatsService } from './domain/stats/stats-service.js'
 import { UsageRecorder } from './domain/stats/usage-recorder.js'
 import { Metrics } from './metrics.js'
+import { openBlobStore, openMetadataStore } from './storage.js'
 import { loadUrlSecret } from './url-secret.js'
+
+// Kept importable from here; they live in storage.ts so that commands can open storage without loading the HTTP stack.
+export { openBlobStore, openMetadataStore }
 
 /** How often an instance adds its upload/download counts to the shared daily table. */
 const USAGE_FLUSH_INTERVAL_MS = 5_000
-
-/** The metadata adapter the configuration names; migrations run on open. */
-export async function openMetadataStore(config: Pick<Config, 'database'>): Promise<KyselyMetadataStore> {
-  const { database } = config
-  return database.kind === 'postgres'
-    ? KyselyMetadataStore.openPostgres(database.url, { poolMax: database.poolMax })
-    : KyselyMetadataStore.openSqlite(database.path)
-}
-
-/** The blob adapter the configuration names. */
-export async function openBlobStore(config: Pick<Config, 'blobs'>): Promise<BlobStore> {
-  const { blobs } = config
-  if (blobs.kind === 'local') return LocalBlobStore.create({ rootDir: blobs.rootDir })
-  // Loaded only when used: the AWS SDK alone adds about 30 MB to every process.
-  const { S3BlobStore } = await import('./blob/s3-blob-store.js')
-  return S3BlobStore.create({
-    region: blobs.region,
-    bucket: blobs.bucket,
-    accessKeyId: blobs.accessKeyId,
-    secretAccessKey: blobs.secretAccessKey,
-    forcePathStyle: blobs.forcePathStyle,
-    ...(blobs.endpoint ? { endpoint: blobs.endpoint } : {}),
-  })
-}
 
 export interface RunningServer {
   readonly app: FastifyInstance

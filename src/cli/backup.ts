@@ -8,7 +8,7 @@ import { restoreArchive, settleRestoredMetadata } from '../domain/backup/restore
 import { FileService } from '../domain/files/file-service.js'
 import { runExclusive } from '../domain/operations/exclusive-run.js'
 import { ConsistencyCheck } from '../domain/verify/consistency-check.js'
-import { openBlobStore, openMetadataStore } from '../main.js'
+import { openBlobStore, openMetadataStore } from '../storage.js'
 import { commandLogger, EXIT_BUSY, openOperations } from './operations-context.js'
 import { createProgressReporter, formatBytes } from './progress.js'
 import { printVerifyReport } from './verify.js'

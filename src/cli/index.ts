@@ -1,13 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config.js'
-import { backupCommand, restoreCommand } from './backup.js'
-import { cleanupCommand } from './cleanup.js'
 import { migrateStorageCommand } from './migrate-storage.js'
-import { serveCommand } from './serve.js'
-import { statsCommand } from './stats.js'
 import { tokenCommand } from './token.js'
-import { userCommand } from './user.js'
-import { verifyCommand } from './verify.js'
 
 const USAGE = `Usage: cabinet <command> [options]
 
@@ -38,15 +32,17 @@ Commands:
 `
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
-  serve: serveCommand,
+  // Loaded on use: the HTTP stack is not needed by the other commands.
+  serve: async () => (await import('./serve.js')).serveCommand(),
   token: tokenCommand,
   'migrate-storage': migrateStorageCommand,
-  cleanup: cleanupCommand,
-  user: userCommand,
-  verify: verifyCommand,
-  backup: backupCommand,
-  restore: restoreCommand,
-  stats: statsCommand,
+  // Operations commands load only what they use.
+  cleanup: async (args) => (await import('./cleanup.js')).cleanupCommand(args),
+  user: async (args) => (await import('./user.js')).userCommand(args),
+  verify: async (args) => (await import('./verify.js')).verifyCommand(args),
+  backup: async (args) => (await import('./backup.js')).backupCommand(args),
+  restore: async (args) => (await import('./backup.js')).restoreCommand(args),
+  stats: async (args) => (await import('./stats.js')).statsCommand(args),
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -1,9 +1,10 @@
 import { access, chmod, rename, rm } from 'node:fs/promises'
-import pg from 'pg'
 import { runPgTool } from './pg-tools.js'
 
 /** True when the PostgreSQL database at `url` has no table in its schema yet (a fresh CREATE DATABASE). */
 export async function isPostgresDatabaseEmpty(url: string): Promise<boolean> {
+  // Loaded only when used, as in KyselyMetadataStore.openPostgres.
+  const { default: pg } = await import('pg')
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 })
   await client.connect()
   try {

@@ -800,7 +800,7 @@ function report(totalSeconds) {
   }
   push(
     `${process.env.BENCH_CABINET_CLI ? `Cabinet build: ${process.env.BENCH_CABINET_CLI}. ` : ''}` +
-      `Notes: Cabinet ran with its default config (info-level JSON request logs, here to a file; SQLite synchronous=FULL; fsync per upload); ` +
+      `Notes: Cabinet ran with its default config (info-level JSON request logs, here to a file; SQLite WAL synced before each upload is acknowledged (group commit); fsync of every stored file and its folder); ` +
       `the baseline keeps metadata in a Map and does not fsync. Uploaded files were deleted and \`sync\` run after every upload run. ` +
       `Total bench time ${(totalSeconds / 60).toFixed(1)} min.`,
   )

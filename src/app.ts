@@ -77,34 +77,39 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // While shutting down, in-flight requests still complete, but their connections close after
   // the response instead of idling until the keep-alive timeout holds up the exit.
   let closing = false
-  app.addHook('preClose', async () => {
+  app.addHook('preClose', (done) => {
     closing = true
+    done()
   })
-  app.addHook('onRequest', async () => {
-    if (closing) throw ERRORS.serviceUnavailable('Cabinet is shutting down; retry in a moment')
+  // Callback-style hooks: they run on every request, and spare it a promise each.
+  app.addHook('onRequest', (_request, _reply, done) => {
+    done(closing ? ERRORS.serviceUnavailable('Cabinet is shutting down; retry in a moment') : undefined)
   })
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     void reply.header('x-content-type-options', 'nosniff')
     if (closing) void reply.header('connection', 'close')
-    return payload
+    done(null, payload)
   })
-  // One line per request; the query string is left out because signed URLs carry their signature there.
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
-      'request',
-    )
-  })
-
   // Metrics: counters and a histogram per route pattern (never the raw URL), in memory.
   const { metrics } = deps
-  app.addHook('onResponse', async (request, reply) => {
+  // One line per request; the query string is left out because signed URLs carry their signature there.
+  app.addHook('onResponse', (request, reply, done) => {
     metrics.observeRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000)
+    const queryAt = request.url.indexOf('?')
+    request.log.info(
+      { method: request.method, path: queryAt < 0 ? request.url : request.url.slice(0, queryAt), status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    )
+    done()
   })
-  app.addHook('onError', async (request, _reply, error) => {
-    if (request.routeOptions.url !== '/api/files/upload') return
-    const status = (error as { statusCode?: number }).statusCode ?? 500
-    metrics.uploadFailed(isAppError(error) ? error.code : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_ERROR')
+
+  // Upload failures by code; onError runs only for requests that fail.
+  app.addHook('onError', (request, _reply, error, done) => {
+    if (request.routeOptions.url === '/api/files/upload') {
+      const status = (error as { statusCode?: number }).statusCode ?? 500
+      metrics.uploadFailed(isAppError(error) ? error.code : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_ERROR')
+    }
+    done()
   })
 
   // Multipart bodies are left unread here: the upload route streams them itself.

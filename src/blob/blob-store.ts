@@ -9,6 +9,12 @@ export interface ByteRange {
 export interface PutOptions {
   /** Stored with the object where the backend keeps it (S3); informational elsewhere. */
   readonly contentType?: string
+  /**
+   * Awaited before the blob can become visible under its key (at the latest; a backend that
+   * cannot publish separately awaits it before writing). Lets a caller overlap making its own
+   * record durable with the transfer, and still never publish a blob that no record tracks.
+   */
+  readonly beforePublish?: () => Promise<void>
 }
 
 export interface GetOptions {
@@ -40,6 +46,13 @@ export interface BlobStore {
   put(key: string, body: Readable, options?: PutOptions): Promise<BlobInfo>
   /** Rejects with `BlobNotFoundError` when the key does not exist. */
   get(key: string, options?: GetOptions): Promise<Readable>
+  /**
+   * The range's bytes in one Buffer: for small reads (a few hundred KiB), one read into one
+   * buffer costs less than a stream. The caller bounds the size. Rejects with
+   * `BlobNotFoundError` when the key does not exist, and with an error when the blob ends
+   * before the range does.
+   */
+  readBuffer(key: string, range: ByteRange): Promise<Buffer>
   head(key: string): Promise<BlobInfo | undefined>
   /** Idempotent: deleting a missing key succeeds. */
   delete(key: string): Promise<void>

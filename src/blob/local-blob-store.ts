@@ -1,9 +1,10 @@
-import { createReadStream, createWriteStream, type Dirent } from 'node:fs'
+import { close, createReadStream, createWriteStream, fchmod, fdatasync, open as openCallback, read, type Dirent } from 'node:fs'
 import { chmod, mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
 import type { Readable } from 'node:stream'
+import { promisify } from 'node:util'
 import {
   BlobNotFoundError,
   BlobStorageFullError,
@@ -11,7 +12,9 @@ import {
   type BlobCapability,
   type BlobInfo,
   type BlobStore,
+  type ByteRange,
   type GetOptions,
+  type PutOptions,
   type WrongMode,
 } from './blob-store.js'
 import { resolveInside } from './secure-path.js'
@@ -26,6 +29,13 @@ export interface LocalBlobStoreOptions {
   readonly rootDir: string
 }
 
+// Plain descriptors rather than FileHandles: a FileHandle's close() waits for every stream made from it.
+const openFd = promisify(openCallback)
+const fchmodFd = promisify(fchmod)
+const fdatasyncFd = promisify(fdatasync)
+const closeFd = promisify(close)
+const readFd = promisify(read)
+
 function isNoSpace(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code
   return code === 'ENOSPC' || code === 'EDQUOT'
@@ -38,6 +48,11 @@ function isMissing(error: unknown): boolean {
 /** Blobs as files on the local disk: written to a temp file, fsynced, then renamed into a sharded 0750 tree. */
 export class LocalBlobStore implements BlobStore {
   readonly capabilities: ReadonlySet<BlobCapability> = new Set(['range'])
+
+  /** statfs at most this often; writes since the last reading are subtracted from it meanwhile. */
+  private static readonly FREE_SPACE_READING_MS = 1000
+  private freeSpace: { bytes: number; readAtMs: number } | undefined
+  private writtenSinceReading = 0
 
   private constructor(
     private readonly rootDir: string,
@@ -55,22 +70,33 @@ export class LocalBlobStore implements BlobStore {
     return new LocalBlobStore(options.rootDir, blobsDir, tmpDir)
   }
 
-  async put(key: string, body: Readable): Promise<BlobInfo> {
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
     const finalPath = resolveInside(this.blobsDir, key)
     const tempPath = join(this.tmpDir, `${randomBytes(12).toString('hex')}.part`)
-    // flush: the data is fsynced before the stream closes, so a renamed blob is durable.
-    const file = createWriteStream(tempPath, { flags: 'wx', mode: FILE_MODE, flush: true })
-    try {
-      await pipeline(body, file)
-      await chmod(tempPath, FILE_MODE)
-      await this.ensureParentDirs(finalPath)
-      await rename(tempPath, finalPath)
-      await this.syncDir(dirname(finalPath))
-    } catch (error) {
-      await unlink(tempPath).catch(() => {})
+    const fd = await openFd(tempPath, 'wx', FILE_MODE).catch((error: unknown) => {
       throw isNoSpace(error) ? new BlobStorageFullError(error) : error
+    })
+    let path = tempPath
+    try {
+      const file = createWriteStream('', { fd, autoClose: false })
+      await pipeline(body, file)
+      // open()'s mode is masked by the umask; set it exactly.
+      await fchmodFd(fd, FILE_MODE)
+      await options.beforePublish?.()
+      // Complete before it is renamed, so readers see all of it or nothing; durable before put returns.
+      const changedDirs = await this.renameIntoPlace(tempPath, finalPath)
+      path = finalPath
+      // Syncing after the rename lets one journal commit cover the data, the inode and the new name (ext4).
+      await fdatasyncFd(fd)
+      for (const dir of changedDirs) await this.syncDir(dir)
+      this.writtenSinceReading += file.bytesWritten
+      return { key, sizeBytes: file.bytesWritten, modifiedAt: new Date() }
+    } catch (error) {
+      await unlink(path).catch(() => {})
+      throw isNoSpace(error) ? new BlobStorageFullError(error) : error
+    } finally {
+      await closeFd(fd).catch(() => {})
     }
-    return { key, sizeBytes: file.bytesWritten, modifiedAt: new Date() }
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
@@ -92,6 +118,29 @@ export class LocalBlobStore implements BlobStore {
       start,
       ...(end >= start ? { end } : {}),
     })
+  }
+
+  async readBuffer(key: string, range: ByteRange): Promise<Buffer> {
+    const path = resolveInside(this.blobsDir, key)
+    const fd = await openFd(path, 'r').catch((error: unknown) => {
+      throw isMissing(error) ? new BlobNotFoundError(key) : error
+    })
+    try {
+      const length = range.end - range.start + 1
+      const buffer = Buffer.allocUnsafe(length)
+      let filled = 0
+      while (filled < length) {
+        const { bytesRead } = await readFd(fd, buffer, filled, length - filled, range.start + filled).catch((error: unknown) => {
+          // A shard folder opens like a file and fails on read: it is not a blob.
+          throw (error as NodeJS.ErrnoException).code === 'EISDIR' ? new BlobNotFoundError(key) : error
+        })
+        if (bytesRead === 0) throw new Error(`Blob ${key} ends before byte ${range.end}`)
+        filled += bytesRead
+      }
+      return buffer
+    } finally {
+      await closeFd(fd).catch(() => {})
+    }
   }
 
   async head(key: string): Promise<BlobInfo | undefined> {
@@ -117,8 +166,13 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async availableBytes(): Promise<number> {
-    const fs = await statfs(this.blobsDir)
-    return fs.bavail * fs.bsize
+    const now = Date.now()
+    if (!this.freeSpace || now - this.freeSpace.readAtMs >= LocalBlobStore.FREE_SPACE_READING_MS) {
+      const fs = await statfs(this.blobsDir)
+      this.freeSpace = { bytes: fs.bavail * fs.bsize, readAtMs: now }
+      this.writtenSinceReading = 0
+    }
+    return Math.max(0, this.freeSpace.bytes - this.writtenSinceReading)
   }
 
   async removeAbandonedWrites(olderThanMs: number): Promise<number> {
@@ -192,11 +246,29 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
-  private async ensureParentDirs(path: string): Promise<void> {
-    const created = await mkdir(dirname(path), { recursive: true, mode: DIR_MODE })
-    if (created === undefined) return
-    // mkdir's mode is masked by the umask; set the shard folders it created explicitly.
-    for (let dir = dirname(path); dir.length >= created.length; dir = dirname(dir)) await chmod(dir, DIR_MODE)
+  /**
+   * Renames into the sharded tree, creating the shard folders only the first time one is missing.
+   * Returns the folders whose entries changed, deepest first: each must be synced for the name to last.
+   */
+  private async renameIntoPlace(from: string, to: string): Promise<string[]> {
+    const parent = dirname(to)
+    try {
+      await rename(from, to)
+      return [parent]
+    } catch (error) {
+      if (!isMissing(error)) throw error
+    }
+    const changed = [parent]
+    const created = await mkdir(parent, { recursive: true, mode: DIR_MODE })
+    if (created !== undefined) {
+      // mkdir's mode is masked by the umask; set the shard folders it created explicitly.
+      for (let dir = parent; dir.length >= created.length; dir = dirname(dir)) {
+        await chmod(dir, DIR_MODE)
+        changed.push(dirname(dir))
+      }
+    }
+    await rename(from, to)
+    return changed
   }
 
   private async syncDir(dir: string): Promise<void> {

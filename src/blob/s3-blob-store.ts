@@ -188,6 +188,14 @@ export class S3BlobStore implements BlobStore {
    */
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
     assertSafeKey(key)
+    // An upload may complete as soon as it starts, so nothing here publishes later than this.
+    try {
+      await options.beforePublish?.()
+    } catch (error) {
+      // The sender must not wait on a body nobody will read.
+      body.destroy()
+      throw error
+    }
     let sizeBytes = 0
     let bodyFailure: { error: unknown } | undefined
     async function* counted(): AsyncGenerator<Buffer> {
@@ -256,6 +264,17 @@ export class S3BlobStore implements BlobStore {
       throw new Error(`S3 get of blob "${key}" ignored the range ${range.start}-${range.end} (HTTP ${response.$metadata.httpStatusCode})`)
     }
     return body
+  }
+
+  async readBuffer(key: string, range: ByteRange): Promise<Buffer> {
+    const chunks: Buffer[] = []
+    let length = 0
+    for await (const chunk of await this.get(key, { range })) {
+      chunks.push(chunk as Buffer)
+      length += (chunk as Buffer).length
+    }
+    if (length < range.end - range.start + 1) throw new Error(`Blob ${key} ends before byte ${range.end}`)
+    return Buffer.concat(chunks, length)
   }
 
   async head(key: string): Promise<BlobInfo | undefined> {

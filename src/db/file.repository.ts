@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, FilesTable } from './database.js'
+import { precompile } from './precompiled.js'
 import type { AbandonedFile, FileRepository, ListFilesQuery, NewPendingFile, StoredFile } from './metadata-store.js'
 
 export function fileRowToStoredFile(row: Selectable<FilesTable>): StoredFile {
@@ -19,7 +20,14 @@ export function fileRowToStoredFile(row: Selectable<FilesTable>): StoredFile {
 }
 
 export class KyselyFileRepository implements FileRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** Every download looks a file up by id. */
+  private readonly findReadyQuery
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.findReadyQuery = precompile(['id'], (id) =>
+      db.selectFrom('files').selectAll().where('id', '=', id).where('status', '=', 'ready'),
+    )
+  }
 
   async insertPending(file: NewPendingFile): Promise<void> {
     await this.db
@@ -53,12 +61,7 @@ export class KyselyFileRepository implements FileRepository {
   }
 
   async findReady(id: string): Promise<StoredFile | undefined> {
-    const row = await this.db
-      .selectFrom('files')
-      .selectAll()
-      .where('id', '=', id)
-      .where('status', '=', 'ready')
-      .executeTakeFirst()
+    const [row] = (await this.db.executeQuery(this.findReadyQuery(id))).rows
     return row && fileRowToStoredFile(row)
   }
 

@@ -14,6 +14,7 @@ import { KyselyStatsRepository } from './stats.repository.js'
 import { KyselyUsageRepository } from './usage.repository.js'
 import { KyselyJobQueue, KyselyLocks } from './job-queue.repository.js'
 import { KyselySettingsRepository } from './settings.repository.js'
+import { WalSync, withStatementCache } from './sqlite-durability.js'
 import { MIGRATIONS } from './migrations/index.js'
 import { KyselyTokenRepository } from './token.repository.js'
 
@@ -46,6 +47,7 @@ export class KyselyMetadataStore implements MetadataStore {
     readonly dialect: 'sqlite' | 'postgres',
     readonly db: Kysely<Database>,
     private readonly source: Source,
+    private readonly walSync: WalSync | undefined,
   ) {
     this.blobReferences = new KyselyBlobReferenceRepository(db)
     this.retention = new KyselyRetentionRepository(db)
@@ -59,7 +61,10 @@ export class KyselyMetadataStore implements MetadataStore {
     this.locks = new KyselyLocks(db, dialect)
   }
 
-  /** SQLite in WAL mode; `synchronous=FULL` so an acknowledged upload survives a power cut. */
+  /**
+   * SQLite in WAL mode. Commits skip the fsync (`synchronous=NORMAL`) so they never block the event
+   * loop on the disk; `syncCommitted()` makes them durable, one shared WAL fdatasync for every caller.
+   */
   static async openSqlite(path: string): Promise<KyselyMetadataStore> {
     if (path !== ':memory:') {
       mkdirSync(dirname(path), { recursive: true, mode: 0o750 })
@@ -68,10 +73,11 @@ export class KyselyMetadataStore implements MetadataStore {
     }
     const database = new SqliteDatabase(path)
     database.pragma('journal_mode = WAL')
-    database.pragma('synchronous = FULL')
+    database.pragma('synchronous = NORMAL')
     database.pragma('busy_timeout = 5000')
     database.pragma('foreign_keys = ON')
-    return KyselyMetadataStore.open('sqlite', new SqliteDialect({ database }), { kind: 'sqlite', database, path })
+    const walSync = path === ':memory:' ? undefined : new WalSync(`${path}-wal`)
+    return KyselyMetadataStore.open('sqlite', new SqliteDialect({ database: withStatementCache(database) }), { kind: 'sqlite', database, path }, walSync)
   }
 
   /** PostgreSQL through a connection pool; several Cabinet instances may share the database. */
@@ -91,7 +97,7 @@ export class KyselyMetadataStore implements MetadataStore {
     return KyselyMetadataStore.open('postgres', new PostgresDialect({ pool }), { kind: 'postgres', url })
   }
 
-  private static async open(dialect: 'sqlite' | 'postgres', kyselyDialect: Dialect, source: Source): Promise<KyselyMetadataStore> {
+  private static async open(dialect: 'sqlite' | 'postgres', kyselyDialect: Dialect, source: Source, walSync?: WalSync): Promise<KyselyMetadataStore> {
     const db = new Kysely<Database>({ dialect: kyselyDialect })
     const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest()
     const failed = results?.find((result) => result.status === 'Error')
@@ -99,7 +105,12 @@ export class KyselyMetadataStore implements MetadataStore {
       await db.destroy()
       throw new Error(`Database migration failed${failed ? ` at ${failed.migrationName}` : ''}`, { cause: error })
     }
-    return new KyselyMetadataStore(dialect, db, source)
+    return new KyselyMetadataStore(dialect, db, source, walSync)
+  }
+
+  /** PostgreSQL commits are durable when they return (synchronous_commit); SQLite's once the WAL is synced. */
+  async syncCommitted(): Promise<void> {
+    await this.walSync?.sync()
   }
 
   async snapshot(path: string): Promise<MetadataSnapshot> {
@@ -160,7 +171,10 @@ export class KyselyMetadataStore implements MetadataStore {
     await sql`select 1`.execute(this.db)
   }
 
+  /** Commits made just before closing (a CLI command's, say) are synced first. */
   async close(): Promise<void> {
+    await this.walSync?.sync()
+    await this.walSync?.close()
     await this.db.destroy()
   }
 }

@@ -108,6 +108,12 @@ export interface MetadataStore {
   snapshot(path: string): Promise<MetadataSnapshot>
   /** Bytes the metadata takes in its database, or undefined when the database cannot say. */
   sizeBytes(): Promise<number | undefined>
+  /**
+   * Resolves once every transaction this store committed before the call would survive a power
+   * cut. Commits may return before that (SQLite batches its WAL syncs), so a service awaits this
+   * before it acknowledges anything a user relies on, and before bytes land that a row must track.
+   */
+  syncCommitted(): Promise<void>
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>
   close(): Promise<void>

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, TokensTable } from './database.js'
 import type { TokenRecord, TokenRepository } from './metadata-store.js'
+import { precompile } from './precompiled.js'
 
 function optionalDate(ms: number | null): Date | undefined {
   return ms === null ? undefined : new Date(Number(ms))
@@ -19,7 +20,12 @@ function tokenRowToRecord(row: Selectable<TokensTable>): TokenRecord {
 }
 
 export class KyselyTokenRepository implements TokenRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** Every authenticated request looks its token up by id. */
+  private readonly findByIdQuery
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.findByIdQuery = precompile(['id'], (id) => db.selectFrom('tokens').selectAll().where('id', '=', id))
+  }
 
   async insert(token: TokenRecord): Promise<void> {
     await this.db
@@ -37,7 +43,7 @@ export class KyselyTokenRepository implements TokenRepository {
   }
 
   async findById(id: string): Promise<TokenRecord | undefined> {
-    const row = await this.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst()
+    const [row] = (await this.db.executeQuery(this.findByIdQuery(id))).rows
     return row && tokenRowToRecord(row)
   }
 

@@ -152,6 +152,27 @@ export function describeBlobStore(name: string, factory: () => Promise<BlobStore
       })
     })
 
+    describe('readBuffer (inclusive start and end)', () => {
+      const bytes = Buffer.from('0123456789abcdefghij')
+
+      it.each([
+        ['the whole blob', 0, 19, '0123456789abcdefghij'],
+        ['a middle slice', 5, 12, '56789abc'],
+        ['the last byte', 19, 19, 'j'],
+      ])('returns %s, the same bytes as get', async (_label, start, end, expected) => {
+        await store.put('buffer/blob', bodyOf(bytes, 7))
+        expect((await store.readBuffer('buffer/blob', { start, end })).toString()).toBe(expected)
+        expect((await readAll(await store.get('buffer/blob', { range: { start, end } }))).toString()).toBe(expected)
+      })
+
+      it('rejects a missing key and a folder with BlobNotFoundError, and a range past the end with an error', async () => {
+        await store.put('buffer/dir/leaf', bodyOf(bytes))
+        await expect(store.readBuffer('buffer/missing', { start: 0, end: 0 })).rejects.toBeInstanceOf(BlobNotFoundError)
+        await expect(store.readBuffer('buffer/dir', { start: 0, end: 0 })).rejects.toBeInstanceOf(BlobNotFoundError)
+        await expect(store.readBuffer('buffer/dir/leaf', { start: 10, end: 25 })).rejects.toThrow(/ends before/)
+      })
+    })
+
     describe('missing keys', () => {
       it('get rejects with BlobNotFoundError carrying the key', async () => {
         const error = await rejectionOf(() => store.get('missing/key'))
@@ -301,6 +322,34 @@ export function describeBlobStore(name: string, factory: () => Promise<BlobStore
       it('omits deleted keys', async () => {
         await store.delete('users/alice/2')
         expect((await listAll(store, 'users/alice/')).map((b) => b.key)).toEqual(['users/alice/1', 'users/alice/deep/3'])
+      })
+    })
+
+    describe('beforePublish', () => {
+      it('the blob stays invisible until beforePublish resolves', async () => {
+        let release!: () => void
+        const gate = new Promise<void>((resolve) => (release = resolve))
+        let gateReached!: () => void
+        const reached = new Promise<void>((resolve) => (gateReached = resolve))
+        const put = store.put('gate/blob', bodyOf(Buffer.from('gated bytes')), {
+          beforePublish: () => {
+            gateReached()
+            return gate
+          },
+        })
+        await reached
+        expect(await store.head('gate/blob')).toBeUndefined()
+        release()
+        expect((await put).sizeBytes).toBe(11)
+        expect(await readAll(await store.get('gate/blob'))).toEqual(Buffer.from('gated bytes'))
+      })
+
+      it('a rejected beforePublish fails the put and leaves nothing', async () => {
+        const cause = new Error('record not durable')
+        const error = await rejectionOf(() => store.put('gate/refused', bodyOf(Buffer.alloc(4096, 7)), { beforePublish: () => Promise.reject(cause) }))
+        expect(error).toBe(cause)
+        expect(await store.head('gate/refused')).toBeUndefined()
+        expect(await listAll(store, '')).toEqual([])
       })
     })
 

@@ -12,6 +12,8 @@ import { declaresContentType, readOfficeContentTypes } from './office-container.
 import { UploadInspector } from './upload-inspector.js'
 
 const FILE_ID = /^[0-9a-f]{32}$/
+/** Downloads up to this size are read in one go rather than streamed (see BlobStore.readBuffer). */
+const SMALL_READ_BYTES = 256 * 1024
 /** Long enough to start a download after the redirect, short enough that a leaked URL soon dies. */
 const DIRECT_DOWNLOAD_TTL_SECONDS = 300
 
@@ -86,12 +88,16 @@ export class FileService {
       blobKey,
       createdAt: new Date(),
     })
+    // The row must outlive a crash before the blob appears, or the crash could orphan the blob;
+    // the sync runs while the bytes arrive.
+    const pendingDurable = this.metadata.syncCommitted()
+    pendingDurable.catch(() => {})
     try {
       const inspector = new UploadInspector(type, this.options.maxFileBytes)
       const stored = new PassThrough()
       const [received, written] = await Promise.allSettled([
         pipeline(request.body, inspector, stored),
-        this.blobs.put(blobKey, stored, { contentType: type.mimeType }),
+        this.blobs.put(blobKey, stored, { contentType: type.mimeType, beforePublish: () => pendingDurable }),
       ])
       // The receiving side's error (size, type, truncation) explains a failed write better than the write's own.
       if (received.status === 'rejected') throw received.reason
@@ -99,6 +105,7 @@ export class FileService {
       const { sizeBytes, sha256 } = inspector.result()
       if ('zip' in type.signature) await this.assertOfficeDocument(blobKey, sizeBytes, type)
       const ready = await this.metadata.files.markReady(id, { sizeBytes, sha256, uploadedAt: new Date() })
+      await this.metadata.syncCommitted()
       this.options.transfers?.uploaded(sizeBytes)
       return ready
     } catch (error) {
@@ -121,10 +128,15 @@ export class FileService {
     return file
   }
 
-  async openContent(file: StoredFile, range?: ByteRange): Promise<Readable> {
+  /** The file's bytes (or a range of them): in one Buffer when small, else a stream. */
+  async openContent(file: StoredFile, range?: ByteRange): Promise<Readable | Buffer> {
     try {
-      const content = await this.blobs.get(file.blobKey, range ? { range } : {})
-      this.options.transfers?.downloaded(range ? range.end - range.start + 1 : file.sizeBytes)
+      const bytes = range ? range.end - range.start + 1 : file.sizeBytes
+      const content =
+        bytes <= SMALL_READ_BYTES
+          ? await this.blobs.readBuffer(file.blobKey, range ?? { start: 0, end: file.sizeBytes - 1 })
+          : await this.blobs.get(file.blobKey, range ? { range } : {})
+      this.options.transfers?.downloaded(bytes)
       return content
     } catch (error) {
       if (error instanceof BlobNotFoundError) {
@@ -182,6 +194,14 @@ export class FileService {
    * derived blobs), then its row. Delete, retention clean-up and crash recovery all end here.
    */
   async purge(file: { readonly id: string; readonly blobKey: string }): Promise<void> {
+    // Hidden for good before its bytes go, so a crash cannot bring back a row without a blob.
+    await this.metadata.syncCommitted()
+    await this.removeBlobsAndRow(file)
+    await this.metadata.syncCommitted()
+  }
+
+  /** Every blob the file owns, then its row. */
+  private async removeBlobsAndRow(file: { readonly id: string; readonly blobKey: string }): Promise<void> {
     for (const key of await this.metadata.blobReferences.ownedBy(file)) await this.blobs.delete(key)
     await this.metadata.files.remove(file.id)
   }
@@ -224,7 +244,7 @@ export class FileService {
 
   private async discard(id: string, blobKey: string): Promise<void> {
     try {
-      await this.purge({ id, blobKey })
+      await this.removeBlobsAndRow({ id, blobKey })
     } catch (error) {
       // Left for the next recovery pass, which retries abandoned rows.
       this.logger.error({ err: error, fileId: id }, 'could not discard an unfinished file')

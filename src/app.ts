@@ -4,23 +4,39 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
+import type { RateLimitRepository } from './db/metadata-store.js'
+import type { ApiKeyService } from './domain/auth/api-key-service.js'
+import type { FileAccess } from './domain/auth/file-access.js'
+import type { GrantService } from './domain/auth/grant-service.js'
+import type { SessionService } from './domain/auth/session-service.js'
 import type { UrlSigner } from './domain/auth/signed-url.js'
 import type { TokenService } from './domain/auth/token-service.js'
 import type { FileService } from './domain/files/file-service.js'
 import type { Readiness, StatsService } from './domain/stats/stats-service.js'
+import type { QuotaService } from './domain/users/quota-service.js'
 import { ERRORS, isAppError } from './errors.js'
 import { createAuthenticate } from './http/authenticate.js'
 import { installErrorHandler } from './http/error-handler.js'
+import { installRateLimits } from './http/plugins/rate-limits.js'
+import { installSecurityHeaders } from './http/plugins/security-headers.js'
 import type { App, RouteDeps } from './http/route-deps.js'
 import getStatsRoute from './http/routes/admin/get-stats.route.js'
 import healthRoutes from './http/routes/health/health.route.js'
 import metricsRoute from './http/routes/health/metrics.route.js'
+import devLoginRoute from './http/routes/auth/dev-login.route.js'
+import getMeRoute from './http/routes/auth/get-me.route.js'
+import logoutRoute from './http/routes/auth/logout.route.js'
+import wechatLoginRoute from './http/routes/auth/wechat-login.route.js'
 import createFileUrlRoute from './http/routes/files/create-file-url.route.js'
+import createGrantRoute from './http/routes/files/create-grant.route.js'
 import deleteFileRoute from './http/routes/files/delete-file.route.js'
 import downloadFileRoute from './http/routes/files/download-file.route.js'
 import getFileMetaRoute from './http/routes/files/get-file-meta.route.js'
+import { GrantSchema } from './http/routes/files/grant-schemas.js'
 import listFilesRoute from './http/routes/files/list-files.route.js'
 import updateFileRoute from './http/routes/files/update-file.route.js'
+import listGrantsRoute from './http/routes/files/list-grants.route.js'
+import revokeGrantRoute from './http/routes/files/revoke-grant.route.js'
 import uploadFileRoute from './http/routes/files/upload-file.route.js'
 import { ErrorSchema, FileSchema, StatsSchema } from './http/schemas.js'
 import type { Metrics } from './metrics.js'
@@ -41,6 +57,13 @@ export interface AppDeps {
   readonly stats: StatsService
   readonly readiness: Readiness
   readonly metrics: Metrics
+  readonly keys: ApiKeyService
+  readonly access: FileAccess
+  readonly grants: GrantService
+  readonly sessions: SessionService
+  readonly quotas: QuotaService
+  /** Rate-limit counters shared by every instance (PostgreSQL); undefined keeps them in process memory. */
+  readonly sharedRateLimits?: RateLimitRepository
 }
 
 const ROUTES: ReadonlyArray<(app: App, deps: RouteDeps) => void> = [
@@ -54,7 +77,17 @@ const ROUTES: ReadonlyArray<(app: App, deps: RouteDeps) => void> = [
   getStatsRoute,
   healthRoutes,
   metricsRoute,
+  createGrantRoute,
+  listGrantsRoute,
+  revokeGrantRoute,
+  wechatLoginRoute,
+  devLoginRoute,
+  logoutRoute,
+  getMeRoute,
 ]
+
+/** Largest request head (request line and headers) accepted; Node answers 431 past it. */
+const MAX_HEADER_BYTES = 16 * 1024
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps
@@ -64,6 +97,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: config.trustProxy,
     requestTimeout: config.uploadTimeoutMs,
     bodyLimit: 64 * 1024,
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
     // Fastify's own closing reply lacks Cabinet's error shape; the onRequest hook below answers instead.
     return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
@@ -73,6 +107,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addSchema(ErrorSchema)
   app.addSchema(FileSchema)
   app.addSchema(StatsSchema)
+  app.addSchema(GrantSchema)
+  await installSecurityHeaders(app, { corsOrigins: config.corsOrigins })
+  await installRateLimits(app, config.rateLimits, deps.sharedRateLimits)
 
   // While shutting down, in-flight requests still complete, but their connections close after
   // the response instead of idling until the keep-alive timeout holds up the exit.
@@ -86,7 +123,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done(closing ? ERRORS.serviceUnavailable('Cabinet is shutting down; retry in a moment') : undefined)
   })
   app.addHook('onSend', (_request, reply, payload, done) => {
-    void reply.header('x-content-type-options', 'nosniff')
     if (closing) void reply.header('connection', 'close')
     done(null, payload)
   })
@@ -139,10 +175,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     config,
     files: deps.files,
     urlSigner: deps.urlSigner,
-    authenticate: createAuthenticate(deps.tokens, { trustUserHeader: config.trustUserHeader }),
+    authenticate: createAuthenticate(deps.tokens, deps.keys, { trustUserHeader: config.trustUserHeader }),
     stats: deps.stats,
     readiness: deps.readiness,
     metrics: deps.metrics,
+    access: deps.access,
+    grants: deps.grants,
+    sessions: deps.sessions,
+    quotas: deps.quotas,
   }
   for (const route of ROUTES) route(app, routeDeps)
 

@@ -46,7 +46,62 @@ describe('loadConfig', () => {
       backupRetentionMs: 14 * 86_400_000,
       quarantineDir: resolve('./data', 'quarantine'),
       metricsToken: undefined,
+      sessionTtlSeconds: 7 * 86_400,
+      devLogin: false,
+      wechat: { appId: undefined, secret: undefined, apiBase: 'https://api.weixin.qq.com', timeoutMs: 5000 },
+      quota: { maxBytes: 1024 * MIB, maxFiles: 10_000 },
+      grantTtlSeconds: 86_400,
+      grantMaxTtlSeconds: 30 * 86_400,
+      rateLimits: { windowMs: 60_000, uploadsPerUser: 60, uploadsPerIp: 600, downloadsPerUser: 1200, downloadsPerIp: 3000, loginsPerIp: 60 },
+      corsOrigins: undefined,
+      auditRetentionDays: 180,
     })
+  })
+
+  it('reads the sign-in, quota and rate-limit settings; 0 turns a limit off', () => {
+    const config = loadConfig({
+      CABINET_SESSION_TTL_SECONDS: '3600',
+      CABINET_DEV_LOGIN: '1',
+      CABINET_WECHAT_APPID: 'wx0123456789abcdef',
+      CABINET_WECHAT_SECRET: 'not-a-real-secret',
+      CABINET_WECHAT_API_BASE: 'http://127.0.0.1:9999/',
+      CABINET_WECHAT_TIMEOUT_MS: '250',
+      CABINET_QUOTA_MAX_BYTES: '0',
+      CABINET_QUOTA_MAX_FILES: '5',
+      CABINET_GRANT_TTL_SECONDS: '60',
+      CABINET_GRANT_MAX_TTL_SECONDS: '120',
+      CABINET_RATE_LIMIT_WINDOW_SECONDS: '10',
+      CABINET_RATE_LIMIT_UPLOADS_PER_USER: '0',
+      CABINET_RATE_LIMIT_UPLOADS_PER_IP: '1',
+      CABINET_RATE_LIMIT_DOWNLOADS_PER_USER: '2',
+      CABINET_RATE_LIMIT_DOWNLOADS_PER_IP: '0',
+      CABINET_RATE_LIMIT_LOGINS_PER_IP: '3',
+      CABINET_CORS_ORIGINS: 'https://admin.example.com/, http://localhost:5173',
+      CABINET_AUDIT_RETENTION_DAYS: '0',
+    })
+    expect(config).toMatchObject({
+      sessionTtlSeconds: 3600,
+      devLogin: true,
+      wechat: { appId: 'wx0123456789abcdef', secret: 'not-a-real-secret', apiBase: 'http://127.0.0.1:9999', timeoutMs: 250 },
+      quota: { maxBytes: undefined, maxFiles: 5 },
+      grantTtlSeconds: 60,
+      grantMaxTtlSeconds: 120,
+      rateLimits: { windowMs: 10_000, uploadsPerUser: 0, uploadsPerIp: 1, downloadsPerUser: 2, downloadsPerIp: 0, loginsPerIp: 3 },
+      corsOrigins: ['https://admin.example.com', 'http://localhost:5173'],
+      auditRetentionDays: 0,
+    })
+  })
+
+  it('refuses half a WeChat configuration, a bad CORS origin and a grant default above its maximum', () => {
+    const problems = problemsOf({
+      CABINET_WECHAT_APPID: 'wx0123456789abcdef',
+      CABINET_CORS_ORIGINS: 'admin.example.com',
+      CABINET_GRANT_TTL_SECONDS: '100',
+      CABINET_GRANT_MAX_TTL_SECONDS: '50',
+    })
+    expect(problems.join('\n')).toContain('CABINET_WECHAT_APPID, CABINET_WECHAT_SECRET: set both')
+    expect(problems.join('\n')).toContain('CABINET_CORS_ORIGINS')
+    expect(problems.join('\n')).toContain('CABINET_GRANT_TTL_SECONDS: must not exceed CABINET_GRANT_MAX_TTL_SECONDS')
   })
 
   it('reads every variable it knows', () => {

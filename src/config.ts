@@ -72,6 +72,41 @@ export interface Config {
   readonly quarantineDir: string
   /** When set, GET /metrics needs `Authorization: Bearer <this>`; else it is open (keep it off the Internet at nginx). */
   readonly metricsToken: string | undefined
+  /** Lifetime of a token issued by a sign-in (WeChat or dev). */
+  readonly sessionTtlSeconds: number
+  /** `POST /api/auth/dev` signs anyone in as any user: for trying Cabinet out only. */
+  readonly devLogin: boolean
+  readonly wechat: WechatConfig
+  /** Default per-user limits; undefined: no limit. Users may have their own (`cabinet user set-quota`). */
+  readonly quota: { readonly maxBytes: number | undefined; readonly maxFiles: number | undefined }
+  /** Lifetime of a grant whose request names none, and the longest one a user may ask for. */
+  readonly grantTtlSeconds: number
+  readonly grantMaxTtlSeconds: number
+  readonly rateLimits: RateLimitConfig
+  /** Origins allowed to call Cabinet from a browser; undefined: CORS off (Mini Programs need none). */
+  readonly corsOrigins: readonly string[] | undefined
+  /** Audit entries older than this are purged; 0 keeps them forever. */
+  readonly auditRetentionDays: number
+}
+
+/** WeChat sign-in (jscode2session); off until both the app id and the secret are set. */
+export interface WechatConfig {
+  readonly appId: string | undefined
+  readonly secret: string | undefined
+  /** `https://api.weixin.qq.com`, or a stand-in's URL in tests. */
+  readonly apiBase: string
+  /** How long one call to WeChat may take before the sign-in fails with 504. */
+  readonly timeoutMs: number
+}
+
+/** Requests per window; 0 turns that limit off. */
+export interface RateLimitConfig {
+  readonly windowMs: number
+  readonly uploadsPerUser: number
+  readonly uploadsPerIp: number
+  readonly downloadsPerUser: number
+  readonly downloadsPerIp: number
+  readonly loginsPerIp: number
 }
 
 export class ConfigError extends Error {
@@ -171,6 +206,33 @@ const EnvSchema = z.object({
   CABINET_S3_SECRET_ACCESS_KEY: optionalText,
   CABINET_S3_FORCE_PATH_STYLE: flag.optional(),
   CABINET_S3_REDIRECT_DOWNLOADS: flag.default(false),
+  CABINET_SESSION_TTL_SECONDS: wholeNumber(1, 366 * 86_400).default(7 * 86_400),
+  CABINET_DEV_LOGIN: flag.default(false),
+  CABINET_WECHAT_APPID: optionalText.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a Mini Program app id such as wx0123456789abcdef').optional()),
+  CABINET_WECHAT_SECRET: optionalText,
+  CABINET_WECHAT_API_BASE: z
+    .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
+    .default('https://api.weixin.qq.com')
+    .transform((v) => v.replace(/\/+$/, '')),
+  CABINET_WECHAT_TIMEOUT_MS: wholeNumber(100, 60_000).default(5000),
+  CABINET_QUOTA_MAX_BYTES: wholeNumber(0, Number.MAX_SAFE_INTEGER).default(1024 * MIB),
+  CABINET_QUOTA_MAX_FILES: wholeNumber(0, Number.MAX_SAFE_INTEGER).default(10_000),
+  CABINET_GRANT_TTL_SECONDS: wholeNumber(1, 366 * 86_400).default(86_400),
+  CABINET_GRANT_MAX_TTL_SECONDS: wholeNumber(1, 366 * 86_400).default(30 * 86_400),
+  CABINET_RATE_LIMIT_WINDOW_SECONDS: wholeNumber(1, 86_400).default(60),
+  CABINET_RATE_LIMIT_UPLOADS_PER_USER: wholeNumber(0, 1_000_000_000).default(60),
+  CABINET_RATE_LIMIT_UPLOADS_PER_IP: wholeNumber(0, 1_000_000_000).default(600),
+  CABINET_RATE_LIMIT_DOWNLOADS_PER_USER: wholeNumber(0, 1_000_000_000).default(1200),
+  CABINET_RATE_LIMIT_DOWNLOADS_PER_IP: wholeNumber(0, 1_000_000_000).default(3000),
+  CABINET_RATE_LIMIT_LOGINS_PER_IP: wholeNumber(0, 1_000_000_000).default(60),
+  CABINET_CORS_ORIGINS: optionalText.pipe(
+    z
+      .string()
+      .transform((v) => v.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean))
+      .pipe(z.array(z.url({ protocol: /^https?$/, message: 'each origin must be like https://admin.example.com' })).min(1))
+      .optional(),
+  ),
+  CABINET_AUDIT_RETENTION_DAYS: wholeNumber(0, 36_500).default(180),
   CABINET_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CABINET_RETENTION: z
     .string()
@@ -197,6 +259,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
   const s3 = Object.keys(env).filter((name) => name.startsWith('CABINET_S3_') && env[name] !== '')
   if (s3.length > 0 && !env.CABINET_S3_BUCKET) problems.push(`CABINET_S3_BUCKET: required when ${s3.join(', ')} ${s3.length > 1 ? 'are' : 'is'} set`)
+  if (Boolean(env.CABINET_WECHAT_APPID) !== Boolean(env.CABINET_WECHAT_SECRET)) {
+    problems.push('CABINET_WECHAT_APPID, CABINET_WECHAT_SECRET: set both for WeChat sign-in, or neither')
+  }
+  const grants = EnvSchema.pick({ CABINET_GRANT_TTL_SECONDS: true, CABINET_GRANT_MAX_TTL_SECONDS: true }).safeParse(env)
+  if (grants.success && grants.data.CABINET_GRANT_TTL_SECONDS > grants.data.CABINET_GRANT_MAX_TTL_SECONDS) {
+    problems.push('CABINET_GRANT_TTL_SECONDS: must not exceed CABINET_GRANT_MAX_TTL_SECONDS')
+  }
   if (env.CABINET_S3_BUCKET) {
     for (const name of ['CABINET_S3_ACCESS_KEY_ID', 'CABINET_S3_SECRET_ACCESS_KEY']) {
       if (!env[name]) problems.push(`${name}: required with CABINET_S3_BUCKET`)
@@ -253,6 +322,30 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     backupRetentionMs: e.CABINET_BACKUP_RETENTION,
     quarantineDir: resolve(e.CABINET_QUARANTINE_DIR ?? resolve(dataDir, 'quarantine')),
     metricsToken: e.CABINET_METRICS_TOKEN,
+    sessionTtlSeconds: e.CABINET_SESSION_TTL_SECONDS,
+    devLogin: e.CABINET_DEV_LOGIN,
+    wechat: {
+      appId: e.CABINET_WECHAT_APPID,
+      secret: e.CABINET_WECHAT_SECRET,
+      apiBase: e.CABINET_WECHAT_API_BASE,
+      timeoutMs: e.CABINET_WECHAT_TIMEOUT_MS,
+    },
+    quota: {
+      maxBytes: e.CABINET_QUOTA_MAX_BYTES === 0 ? undefined : e.CABINET_QUOTA_MAX_BYTES,
+      maxFiles: e.CABINET_QUOTA_MAX_FILES === 0 ? undefined : e.CABINET_QUOTA_MAX_FILES,
+    },
+    grantTtlSeconds: e.CABINET_GRANT_TTL_SECONDS,
+    grantMaxTtlSeconds: e.CABINET_GRANT_MAX_TTL_SECONDS,
+    rateLimits: {
+      windowMs: e.CABINET_RATE_LIMIT_WINDOW_SECONDS * 1000,
+      uploadsPerUser: e.CABINET_RATE_LIMIT_UPLOADS_PER_USER,
+      uploadsPerIp: e.CABINET_RATE_LIMIT_UPLOADS_PER_IP,
+      downloadsPerUser: e.CABINET_RATE_LIMIT_DOWNLOADS_PER_USER,
+      downloadsPerIp: e.CABINET_RATE_LIMIT_DOWNLOADS_PER_IP,
+      loginsPerIp: e.CABINET_RATE_LIMIT_LOGINS_PER_IP,
+    },
+    corsOrigins: e.CABINET_CORS_ORIGINS,
+    auditRetentionDays: e.CABINET_AUDIT_RETENTION_DAYS,
   }
   return Object.freeze(config)
 }

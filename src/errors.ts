@@ -26,7 +26,7 @@ export const ERRORS = {
     new AppError('UPLOAD_INCOMPLETE', 400, 'The upload ended before the whole file arrived', { cause }),
   unauthorized: (message = 'Missing or invalid credentials: send Authorization: Bearer <token>') =>
     new AppError('UNAUTHORIZED', 401, message, { headers: { 'www-authenticate': 'Bearer' } }),
-  forbidden: (message = 'This route needs an admin token (cabinet token create --admin)') => new AppError('FORBIDDEN', 403, message),
+  forbidden: (message = 'This route needs an admin token (cabinet token create --admin) or an API key with the admin scope') => new AppError('FORBIDDEN', 403, message),
   urlExpired: () => new AppError('URL_EXPIRED', 403, 'This download link has expired'),
   badSignature: () => new AppError('BAD_SIGNATURE', 403, 'This download link is not valid'),
   fileNotFound: () => new AppError('FILE_NOT_FOUND', 404, 'File not found'),
@@ -48,6 +48,30 @@ export const ERRORS = {
     }),
   insufficientStorage: () =>
     new AppError('INSUFFICIENT_STORAGE', 507, 'The server is low on storage space; try again later'),
+  quotaExceeded: (message: string) => new AppError('QUOTA_EXCEEDED', 507, message),
+  rateLimited: (message: string, retryAfterSeconds: number) =>
+    new AppError('RATE_LIMITED', 429, message, { headers: { 'retry-after': String(retryAfterSeconds) } }),
+  scopeMissing: (scope: string) =>
+    new AppError('SCOPE_MISSING', 403, `This API key lacks the ${scope} scope`),
+  keyNotAllowed: () => new AppError('KEY_NOT_ALLOWED', 403, 'API keys cannot use this route; sign in as a user'),
+  keyNotFound: () => new AppError('KEY_NOT_FOUND', 404, 'No active API key by that id or name'),
+  grantNotFound: () => new AppError('GRANT_NOT_FOUND', 404, 'Grant not found'),
+  devLoginDisabled: () =>
+    new AppError('DEV_LOGIN_DISABLED', 403, 'Dev sign-in is off; the operator can turn it on with CABINET_DEV_LOGIN=1 (never in production)'),
+  wechatNotConfigured: () =>
+    new AppError('WECHAT_NOT_CONFIGURED', 503, 'WeChat sign-in is not set up on this server (CABINET_WECHAT_APPID and CABINET_WECHAT_SECRET)'),
+  wechatCodeInvalid: () =>
+    new AppError('WECHAT_CODE_INVALID', 401, 'The WeChat login code is invalid, expired or already used; call wx.login again for a new one'),
+  wechatLoginBlocked: () =>
+    new AppError('WECHAT_LOGIN_BLOCKED', 403, 'WeChat refused to sign this user in (a high-risk account)'),
+  wechatRateLimited: (retryAfterSeconds: number) =>
+    new AppError('WECHAT_RATE_LIMITED', 429, 'WeChat is limiting sign-ins for this Mini Program; retry in a minute', {
+      headers: { 'retry-after': String(retryAfterSeconds) },
+    }),
+  wechatBusy: (retryAfterSeconds: number) =>
+    new AppError('WECHAT_BUSY', 503, 'WeChat is busy; retry in a moment', { headers: { 'retry-after': String(retryAfterSeconds) } }),
+  wechatTimeout: (timeoutMs: number) => new AppError('WECHAT_TIMEOUT', 504, `WeChat did not answer within ${timeoutMs} ms; retry`),
+  wechatError: (detail: string, cause?: unknown) => new AppError('WECHAT_ERROR', 502, `WeChat sign-in failed: ${detail}`, { cause }),
   internal: (cause?: unknown) => new AppError('INTERNAL_ERROR', 500, 'Internal server error', { cause }),
   serviceUnavailable: (message: string) => new AppError('SERVICE_UNAVAILABLE', 503, message),
   notReady: (problems: readonly string[]) => new AppError('NOT_READY', 503, `Not ready: ${problems.join('; ')}`),

@@ -4,10 +4,18 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp } from './app.js'
 import type { Config } from './config.js'
+import { openBlobStore } from './blob/open-blob-store.js'
+import { openMetadataStore } from './db/open-metadata-store.js'
 import type { MetadataStore } from './db/metadata-store.js'
+import { ApiKeyService } from './domain/auth/api-key-service.js'
+import { AuditLog } from './domain/auth/audit-log.js'
+import { FileAccess } from './domain/auth/file-access.js'
+import { GrantService } from './domain/auth/grant-service.js'
+import { SessionService } from './domain/auth/session-service.js'
 import { UrlSigner } from './domain/auth/signed-url.js'
 import { TokenService } from './domain/auth/token-service.js'
 import { FileService } from './domain/files/file-service.js'
+import { QuotaService } from './domain/users/quota-service.js'
 import { JobRunner } from './jobs/job-runner.js'
 import { operationsJobHandlers, scheduleOperations } from './jobs/operations.job.js'
 import { RECOVER_INTERRUPTED, recoverInterruptedJob, scheduleRecovery } from './jobs/recover-interrupted.job.js'
@@ -15,23 +23,31 @@ import { BackupService } from './domain/backup/backup-service.js'
 import type { ExclusiveRunDeps } from './domain/operations/exclusive-run.js'
 import { RetentionCleanup } from './domain/retention/retention-cleanup.js'
 import { Readiness, StatsService } from './domain/stats/stats-service.js'
-import { UsageRecorder } from './domain/stats/usage-recorder.js'
+import { TrafficRecorder } from './domain/stats/traffic-recorder.js'
 import { Metrics } from './metrics.js'
-import { openBlobStore, openMetadataStore } from './storage.js'
 import { loadUrlSecret } from './url-secret.js'
+import { Jscode2SessionClient } from './wechat/jscode2session-client.js'
 
-// Kept importable from here; they live in storage.ts so that commands can open storage without loading the HTTP stack.
+// Kept importable from here; they live beside their adapters so that commands can open storage without the server.
 export { openBlobStore, openMetadataStore }
 
 /** How often an instance adds its upload/download counts to the shared daily table. */
-const USAGE_FLUSH_INTERVAL_MS = 5_000
+const TRAFFIC_FLUSH_INTERVAL_MS = 5_000
 
 export interface RunningServer {
   readonly app: FastifyInstance
   readonly address: string
   /** This process's name in job leases and logs. */
   readonly instanceId: string
-  readonly services: { readonly metadata: MetadataStore; readonly files: FileService; readonly tokens: TokenService }
+  readonly services: {
+    readonly metadata: MetadataStore
+    readonly files: FileService
+    readonly tokens: TokenService
+    readonly keys: ApiKeyService
+    readonly grants: GrantService
+    readonly audit: AuditLog
+    readonly quotas: QuotaService
+  }
   /** Stops accepting, lets in-flight requests finish (up to the grace period), then releases everything. */
   stop(): Promise<void>
 }
@@ -44,22 +60,37 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     throw error
   })
   const metrics = new Metrics()
-  const usage = new UsageRecorder(metadata.usage, { flushIntervalMs: USAGE_FLUSH_INTERVAL_MS, logger })
+  const traffic = new TrafficRecorder(metadata.traffic, { flushIntervalMs: TRAFFIC_FLUSH_INTERVAL_MS, logger })
   const files = new FileService(metadata, blobs, {
     ...config,
+    quota: config.quota,
     redirectDownloads: config.blobs.kind === 's3' && config.blobs.redirectDownloads,
     transfers: {
       uploaded(bytes) {
         metrics.uploaded(bytes)
-        usage.uploaded(bytes)
+        traffic.uploaded(bytes)
       },
       downloaded(bytes) {
         metrics.downloaded(bytes)
-        usage.downloaded(bytes)
+        traffic.downloaded(bytes)
       },
     },
   }, logger)
   const tokens = new TokenService(metadata.tokens)
+  const keys = new ApiKeyService(metadata.apiKeys)
+  const audit = new AuditLog(metadata.audit)
+  const grants = new GrantService(metadata.grants, files, keys, audit, {
+    defaultTtlSeconds: config.grantTtlSeconds,
+    maxTtlSeconds: config.grantMaxTtlSeconds,
+  })
+  const access = new FileAccess(files, grants, audit)
+  const quotas = new QuotaService(metadata.users, config.quota)
+  const { wechat } = config
+  const wechatClient =
+    wechat.appId && wechat.secret
+      ? new Jscode2SessionClient({ apiBase: wechat.apiBase, appId: wechat.appId, secret: wechat.secret, timeoutMs: wechat.timeoutMs }, logger)
+      : undefined
+  const sessions = new SessionService(tokens, metadata.users, wechatClient, config, logger)
   const urlSigner = new UrlSigner(await loadUrlSecret(config.urlSecret, metadata.settings))
   const instanceId = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`
   const exclusive: ExclusiveRunDeps = {
@@ -82,7 +113,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const jobs = new JobRunner(metadata.jobs, {
     workerId: instanceId,
     handlers: {
-      [RECOVER_INTERRUPTED]: recoverInterruptedJob({ files, blobs, jobs: metadata.jobs, uploadTimeoutMs: config.uploadTimeoutMs, logger }),
+      [RECOVER_INTERRUPTED]: recoverInterruptedJob({
+        files,
+        blobs,
+        jobs: metadata.jobs,
+        uploadTimeoutMs: config.uploadTimeoutMs,
+        logger,
+        audit,
+        auditRetentionDays: config.auditRetentionDays,
+        rateLimits: metadata.rateLimits,
+      }),
       ...operations,
     },
     pollIntervalMs: config.jobPollIntervalMs,
@@ -92,16 +132,37 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   jobs.start()
   const stopRecovery = await scheduleRecovery(metadata.jobs, Math.min(config.uploadTimeoutMs, 5 * 60_000), logger)
   const stopSchedules = scheduleOperations(metadata.jobs, schedules, logger)
-  usage.start()
+  traffic.start()
 
-  const stats = new StatsService(metadata, blobs, { minFreeBytes: config.minFreeBytes, schedules, recorder: usage })
+  const stats = new StatsService(metadata, blobs, { minFreeBytes: config.minFreeBytes, schedules, recorder: traffic })
   const readiness = new Readiness(metadata, blobs, { dataDir: config.dataDir, minFreeBytes: config.minFreeBytes })
-  const app = await buildApp({ config, logger, files, tokens, urlSigner, stats, readiness, metrics })
+  const app = await buildApp({
+    config,
+    logger,
+    files,
+    tokens,
+    urlSigner,
+    keys,
+    access,
+    grants,
+    sessions,
+    quotas,
+    stats,
+    readiness,
+    metrics,
+    // One SQLite instance keeps its counters in memory; PostgreSQL instances share theirs.
+    ...(metadata.dialect === 'postgres' ? { sharedRateLimits: metadata.rateLimits } : {}),
+  })
   const address = await app.listen({ host: config.host, port: config.port })
   logger.info(
     { address, instanceId, database: config.database.kind, blobs: config.blobs.kind, dataDir: config.dataDir, trustUserHeader: config.trustUserHeader },
     'Cabinet is listening',
   )
+  if (config.devLogin) {
+    logger.warn(
+      'CABINET_DEV_LOGIN=1: DEV SIGN-IN IS ON. Anyone who can reach POST /api/auth/dev can sign in as ANY user and read their files. Never run like this in production',
+    )
+  }
   if (config.trustUserHeader) logger.warn('CABINET_TRUST_USER_HEADER=1: x-user-id is believed; only run behind a gateway that sets it')
 
   let stopping: Promise<void> | undefined
@@ -113,9 +174,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       const force = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs)
       await app.close()
       clearTimeout(force)
-      await usage.stop()
+      await traffic.stop()
       await metadata.close()
       await blobs.close()
     })())
-  return { app, address, instanceId, services: { metadata, files, tokens }, stop }
+  return { app, address, instanceId, services: { metadata, files, tokens, keys, grants, audit, quotas }, stop }
 }

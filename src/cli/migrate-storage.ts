@@ -34,7 +34,7 @@ export async function migrateStorageCommand(args: string[]): Promise<number> {
     else {
       console.log(
         `Done: ${report.copiedFiles} files copied (${report.copiedBytes} bytes), ${report.skippedFiles} already there, ` +
-          `${report.copiedTokens} tokens copied, ${report.failures.length} failed.`,
+          `${report.copiedTokens} tokens and ${report.copiedKeys} API keys copied, ${report.failures.length} failed.`,
       )
       for (const failure of report.failures) console.error(`  ${failure.fileId}: ${failure.reason}`)
     }

@@ -6,7 +6,8 @@ import type { Config } from '../config.js'
 import type { KyselyMetadataStore } from '../db/kysely-metadata-store.js'
 import { FileService } from '../domain/files/file-service.js'
 import type { ExclusiveRunDeps } from '../domain/operations/exclusive-run.js'
-import { openBlobStore, openMetadataStore } from '../storage.js'
+import { openBlobStore } from '../blob/open-blob-store.js'
+import { openMetadataStore } from '../db/open-metadata-store.js'
 
 /** Exit status when another run of the same job holds its lock (EX_TEMPFAIL: try again later). */
 export const EXIT_BUSY = 75

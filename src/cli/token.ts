@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.js'
 import { TokenService } from '../domain/auth/token-service.js'
 import { parseDurationMs } from '../duration.js'
-import { openMetadataStore } from '../main.js'
+import { openMetadataStore } from '../db/open-metadata-store.js'
 
 export async function tokenCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.js'
 import { isValidUserId } from '../domain/auth/identity.js'
 import { parseDurationMs } from '../duration.js'
-import { openMetadataStore } from '../storage.js'
+import { openMetadataStore } from '../db/open-metadata-store.js'
 
 const USAGE = 'usage: cabinet user set-retention --user <id> (--older-than 90d | --never | --default)'
 

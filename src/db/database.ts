@@ -9,7 +9,13 @@ export interface Database {
   locks: LocksTable
   retention_policies: RetentionPoliciesTable
   job_runs: JobRunsTable
-  usage_daily: UsageDailyTable
+  traffic_daily: TrafficDailyTable
+  users: UsersTable
+  wechat_accounts: WechatAccountsTable
+  api_keys: ApiKeysTable
+  file_grants: FileGrantsTable
+  audit_log: AuditLogTable
+  rate_limits: RateLimitsTable
 }
 
 export type FileStatus = 'pending' | 'ready' | 'deleting'
@@ -103,11 +109,84 @@ export interface JobRunsTable {
 }
 
 /** Uploads and downloads per UTC day, added to by every instance in batches. */
-export interface UsageDailyTable {
+export interface TrafficDailyTable {
   /** YYYY-MM-DD, UTC. */
   day: string
   uploads: Generated<number>
   upload_bytes: Generated<number>
   downloads: Generated<number>
   download_bytes: Generated<number>
+}
+
+/**
+ * One row per user who has stored a file, signed in with WeChat or been given a quota.
+ * `used_*` count exactly the user's ready files: they change in the same transaction
+ * that makes a file ready (upload) or hides it (delete).
+ */
+export interface UsersTable {
+  id: string
+  created_at: number
+  used_bytes: number
+  used_files: number
+  /** Null: the configured default. */
+  max_bytes: number | null
+  max_files: number | null
+}
+
+/** Maps a WeChat identity (per Mini Program app id) to a Cabinet user. */
+export interface WechatAccountsTable {
+  app_id: string
+  openid: string
+  /** Set when WeChat sends one (the Mini Program is bound to an Open Platform account). */
+  unionid: string | null
+  user_id: string
+  created_at: number
+  last_login_at: number
+}
+
+/** Keys for agents and services; only a hash of the secret is stored. */
+export interface ApiKeysTable {
+  id: string
+  name: string
+  secret_hash: string
+  /** Comma-separated, e.g. `files:read,chat`. */
+  scopes: string
+  /** 1: may read every user's files (created by an operator with --all-users). */
+  all_users: number
+  created_at: number
+  expires_at: number | null
+  revoked_at: number | null
+}
+
+/** A user's permission for one key to read one of their files, until it expires or is revoked. */
+export interface FileGrantsTable {
+  id: string
+  file_id: string
+  key_id: string
+  granted_by: string
+  created_at: number
+  expires_at: number
+  revoked_at: number | null
+}
+
+/** Every access by an API key (and every grant change), newest last. */
+export interface AuditLogTable {
+  id: string
+  at: number
+  key_id: string | null
+  /** The user acting, for actions a user takes (granting, revoking). */
+  user_id: string | null
+  action: string
+  file_id: string | null
+  file_owner: string | null
+  ip: string | null
+  outcome: 'allowed' | 'denied'
+  detail: string | null
+}
+
+/** Fixed-window request counters shared by every instance on PostgreSQL. */
+export interface RateLimitsTable {
+  key: string
+  hits: number
+  reset_at: number
 }

@@ -1,7 +1,16 @@
-import type { Kysely, Selectable } from 'kysely'
+import type { Kysely, Selectable, Transaction } from 'kysely'
 import type { Database, FilesTable } from './database.js'
 import { precompile } from './precompiled.js'
-import type { AbandonedFile, FileRepository, ListFilesQuery, NewPendingFile, StoredFile } from './metadata-store.js'
+import {
+  QuotaExceededError,
+  type AbandonedFile,
+  type FileRepository,
+  type ListFilesQuery,
+  type NewPendingFile,
+  type QuotaLimits,
+  type StoredFile,
+} from './metadata-store.js'
+import { readUsage } from './user.repository.js'
 
 export function fileRowToStoredFile(row: Selectable<FilesTable>): StoredFile {
   return {
@@ -48,16 +57,19 @@ export class KyselyFileRepository implements FileRepository {
       .execute()
   }
 
-  async markReady(id: string, stored: { sizeBytes: number; sha256: string; uploadedAt: Date }): Promise<StoredFile> {
-    const row = await this.db
-      .updateTable('files')
-      .set({ status: 'ready', size_bytes: stored.sizeBytes, sha256: stored.sha256, uploaded_at: stored.uploadedAt.getTime() })
-      .where('id', '=', id)
-      .where('status', '=', 'pending')
-      .returningAll()
-      .executeTakeFirst()
-    if (!row) throw new Error(`Upload ${id} is no longer pending`)
-    return fileRowToStoredFile(row)
+  async markReady(id: string, stored: { sizeBytes: number; sha256: string; uploadedAt: Date }, quota?: QuotaLimits): Promise<StoredFile> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('files')
+        .set({ status: 'ready', size_bytes: stored.sizeBytes, sha256: stored.sha256, uploaded_at: stored.uploadedAt.getTime() })
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .returningAll()
+        .executeTakeFirst()
+      if (!row) throw new Error(`Upload ${id} is no longer pending`)
+      await chargeUsage(trx, row.user_id, stored.sizeBytes, quota, stored.uploadedAt)
+      return fileRowToStoredFile(row)
+    })
   }
 
   async findReady(id: string): Promise<StoredFile | undefined> {
@@ -69,8 +81,25 @@ export class KyselyFileRepository implements FileRepository {
     let select = this.db
       .selectFrom('files')
       .selectAll()
-      .where('user_id', '=', userId)
       .where('status', '=', 'ready')
+    const grantedTo = query.grantedTo
+    select = grantedTo
+      ? select.where((eb) =>
+          eb.or([
+            eb('user_id', '=', userId),
+            eb(
+              'id',
+              'in',
+              eb
+                .selectFrom('file_grants')
+                .select('file_grants.file_id')
+                .where('file_grants.key_id', '=', grantedTo.keyId)
+                .where('file_grants.revoked_at', 'is', null)
+                .where('file_grants.expires_at', '>', grantedTo.at.getTime()),
+            ),
+          ]),
+        )
+      : select.where('user_id', '=', userId)
     if (query.kinds) select = select.where('kind', 'in', query.kinds.length > 0 ? [...query.kinds] : [''])
     const after = query.after
     if (after) {
@@ -86,15 +115,24 @@ export class KyselyFileRepository implements FileRepository {
   }
 
   async markDeleting(id: string, userId: string): Promise<StoredFile | undefined> {
-    const row = await this.db
-      .updateTable('files')
-      .set({ status: 'deleting' })
-      .where('id', '=', id)
-      .where('user_id', '=', userId)
-      .where('status', '=', 'ready')
-      .returningAll()
-      .executeTakeFirst()
-    return row && fileRowToStoredFile(row)
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('files')
+        .set({ status: 'deleting' })
+        .where('id', '=', id)
+        .where('user_id', '=', userId)
+        .where('status', '=', 'ready')
+        .returningAll()
+        .executeTakeFirst()
+      if (!row) return undefined
+      const file = fileRowToStoredFile(row)
+      await trx
+        .updateTable('users')
+        .set((eb) => ({ used_bytes: eb('used_bytes', '-', file.sizeBytes), used_files: eb('used_files', '-', 1) }))
+        .where('id', '=', userId)
+        .execute()
+      return file
+    })
   }
 
   async remove(id: string): Promise<void> {
@@ -124,25 +162,29 @@ export class KyselyFileRepository implements FileRepository {
   }
 
   async importReady(file: StoredFile): Promise<boolean> {
-    const result = await this.db
-      .insertInto('files')
-      .values({
-        id: file.id,
-        user_id: file.userId,
-        status: 'ready',
-        original_name: file.originalName,
-        kind: file.kind,
-        mime_type: file.mimeType,
-        blob_key: file.blobKey,
-        size_bytes: file.sizeBytes,
-        sha256: file.sha256,
-        created_at: file.uploadedAt.getTime(),
-        uploaded_at: file.uploadedAt.getTime(),
-        pinned: file.pinned ? 1 : 0,
-      })
-      .onConflict((conflict) => conflict.column('id').doNothing())
-      .executeTakeFirst()
-    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0
+    return this.db.transaction().execute(async (trx) => {
+      const result = await trx
+        .insertInto('files')
+        .values({
+          id: file.id,
+          user_id: file.userId,
+          status: 'ready',
+          original_name: file.originalName,
+          kind: file.kind,
+          mime_type: file.mimeType,
+          blob_key: file.blobKey,
+          size_bytes: file.sizeBytes,
+          sha256: file.sha256,
+          created_at: file.uploadedAt.getTime(),
+          uploaded_at: file.uploadedAt.getTime(),
+          pinned: file.pinned ? 1 : 0,
+        })
+        .onConflict((conflict) => conflict.column('id').doNothing())
+        .executeTakeFirst()
+      const inserted = Number(result.numInsertedOrUpdatedRows ?? 0) > 0
+      if (inserted) await chargeUsage(trx, file.userId, file.sizeBytes, undefined, file.uploadedAt)
+      return inserted
+    })
   }
 
   async setPinned(id: string, userId: string, pinned: boolean): Promise<StoredFile | undefined> {
@@ -156,4 +198,38 @@ export class KyselyFileRepository implements FileRepository {
       .executeTakeFirst()
     return row && fileRowToStoredFile(row)
   }
+}
+
+/**
+ * Adds one file of `sizeBytes` to the user's usage, only while it stays within the user's limits
+ * (their own, else `quota`; no check without `quota`). The conditional UPDATE is atomic: PostgreSQL
+ * re-checks it under the row lock, SQLite runs one writer at a time.
+ */
+async function chargeUsage(trx: Transaction<Database>, userId: string, sizeBytes: number, quota: QuotaLimits | undefined, at: Date): Promise<void> {
+  const charge = () => {
+    let update = trx
+      .updateTable('users')
+      .set((eb) => ({ used_bytes: eb('used_bytes', '+', sizeBytes), used_files: eb('used_files', '+', 1) }))
+      .where('id', '=', userId)
+    if (quota) {
+      update = update
+        .where((eb) => eb(eb('used_bytes', '+', sizeBytes), '<=', eb.fn.coalesce('max_bytes', eb.val(quota.maxBytes))))
+        .where((eb) => eb(eb('used_files', '+', 1), '<=', eb.fn.coalesce('max_files', eb.val(quota.maxFiles))))
+    }
+    return update.executeTakeFirst()
+  }
+  if (Number((await charge()).numUpdatedRows) > 0) return
+  // No row yet (the user's first file), or over a limit: create the row if missing and try once more.
+  await trx
+    .insertInto('users')
+    .values({ id: userId, created_at: at.getTime(), used_bytes: 0, used_files: 0, max_bytes: null, max_files: null })
+    .onConflict((conflict) => conflict.column('id').doNothing())
+    .execute()
+  if (Number((await charge()).numUpdatedRows) > 0) return
+  const usage = await readUsage(trx, userId)
+  throw new QuotaExceededError(
+    usage,
+    { maxBytes: usage.maxBytes ?? quota!.maxBytes, maxFiles: usage.maxFiles ?? quota!.maxFiles },
+    sizeBytes,
+  )
 }

@@ -4,6 +4,8 @@ import { dirname } from 'node:path'
 import SqliteDatabase from 'better-sqlite3'
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Dialect, type MigrationProvider } from 'kysely'
 import { KyselyBlobReferenceRepository } from './blob-reference.repository.js'
+import { KyselyApiKeyRepository } from './api-key.repository.js'
+import { KyselyAuditRepository } from './audit.repository.js'
 import type { Database } from './database.js'
 import { KyselyFileRepository } from './file.repository.js'
 import { KyselyJobRunRepository } from './job-run.repository.js'
@@ -11,12 +13,15 @@ import type { BlobReference, MetadataSnapshot, MetadataStore } from './metadata-
 import { runPgTool } from './pg-tools.js'
 import { KyselyRetentionRepository } from './retention.repository.js'
 import { KyselyStatsRepository } from './stats.repository.js'
-import { KyselyUsageRepository } from './usage.repository.js'
+import { KyselyTrafficRepository } from './traffic.repository.js'
 import { KyselyJobQueue, KyselyLocks } from './job-queue.repository.js'
 import { KyselySettingsRepository } from './settings.repository.js'
 import { WalSync, withStatementCache } from './sqlite-durability.js'
 import { MIGRATIONS } from './migrations/index.js'
+import { KyselyGrantRepository } from './grant.repository.js'
+import { KyselyRateLimitRepository } from './rate-limit.repository.js'
 import { KyselyTokenRepository } from './token.repository.js'
+import { KyselyUserRepository } from './user.repository.js'
 
 const migrationProvider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) }
 
@@ -34,13 +39,18 @@ export class KyselyMetadataStore implements MetadataStore {
   readonly files: KyselyFileRepository
   readonly tokens: KyselyTokenRepository
   readonly settings: KyselySettingsRepository
+  readonly users: KyselyUserRepository
+  readonly apiKeys: KyselyApiKeyRepository
+  readonly grants: KyselyGrantRepository
+  readonly audit: KyselyAuditRepository
+  readonly rateLimits: KyselyRateLimitRepository
   /** The shared job queue and named locks live in the same database, so every instance sees them. */
   readonly jobs: KyselyJobQueue
   readonly locks: KyselyLocks
   readonly blobReferences: KyselyBlobReferenceRepository
   readonly retention: KyselyRetentionRepository
   readonly jobRuns: KyselyJobRunRepository
-  readonly usage: KyselyUsageRepository
+  readonly traffic: KyselyTrafficRepository
   readonly stats: KyselyStatsRepository
 
   private constructor(
@@ -52,11 +62,16 @@ export class KyselyMetadataStore implements MetadataStore {
     this.blobReferences = new KyselyBlobReferenceRepository(db)
     this.retention = new KyselyRetentionRepository(db)
     this.jobRuns = new KyselyJobRunRepository(db)
-    this.usage = new KyselyUsageRepository(db)
+    this.traffic = new KyselyTrafficRepository(db)
     this.stats = new KyselyStatsRepository(db)
     this.files = new KyselyFileRepository(db)
     this.tokens = new KyselyTokenRepository(db)
     this.settings = new KyselySettingsRepository(db)
+    this.users = new KyselyUserRepository(db)
+    this.apiKeys = new KyselyApiKeyRepository(db)
+    this.grants = new KyselyGrantRepository(db)
+    this.audit = new KyselyAuditRepository(db)
+    this.rateLimits = new KyselyRateLimitRepository(db)
     this.jobs = new KyselyJobQueue(db, dialect)
     this.locks = new KyselyLocks(db, dialect)
   }

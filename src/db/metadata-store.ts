@@ -37,6 +37,40 @@ export interface ListFilesQuery {
   readonly after?: ListCursor
   /** Only these kinds; undefined means every kind. */
   readonly kinds?: readonly string[]
+  /** Also the files of any user that hold an active grant to this API key at this time. */
+  readonly grantedTo?: { readonly keyId: string; readonly at: Date }
+}
+
+/**
+ * Default per-user limits, applied to users without an override of their own.
+ * `Number.MAX_SAFE_INTEGER` means no limit.
+ */
+export interface QuotaLimits {
+  readonly maxBytes: number
+  readonly maxFiles: number
+}
+
+/** What a user stores and may store. Usage counts exactly the user's ready files. */
+export interface UserUsage {
+  readonly userId: string
+  readonly usedBytes: number
+  readonly usedFiles: number
+  /** The user's own limits; undefined: the configured default applies. */
+  readonly maxBytes: number | undefined
+  readonly maxFiles: number | undefined
+}
+
+/** Thrown by `markReady` when the file would take its owner past a limit; nothing was changed. */
+export class QuotaExceededError extends Error {
+  constructor(
+    readonly usage: UserUsage,
+    /** The limits in force for this user (their own or the default). */
+    readonly limits: QuotaLimits,
+    readonly incomingBytes: number,
+  ) {
+    super(`Upload of ${incomingBytes} bytes exceeds the quota of user ${usage.userId}`)
+    this.name = 'QuotaExceededError'
+  }
 }
 
 /** Work interrupted by a crash: a pending upload or a half-done delete whose blob may exist. */
@@ -49,16 +83,21 @@ export interface AbandonedFile {
 export interface FileRepository {
   /** Records an upload before its bytes are written, so a crash leaves a row to clean up rather than an orphan blob. */
   insertPending(file: NewPendingFile): Promise<void>
-  markReady(id: string, stored: { sizeBytes: number; sha256: string; uploadedAt: Date }): Promise<StoredFile>
+  /**
+   * Makes a pending file visible. With `quota`, in the same transaction the owner's usage grows by
+   * the file, only if it stays within the owner's limits (their own, else `quota`); otherwise throws
+   * QuotaExceededError and the file stays pending. Exact under any number of concurrent uploads.
+   */
+  markReady(id: string, stored: { sizeBytes: number; sha256: string; uploadedAt: Date }, quota?: QuotaLimits): Promise<StoredFile>
   findReady(id: string): Promise<StoredFile | undefined>
   listReady(userId: string, query: ListFilesQuery): Promise<StoredFile[]>
-  /** Hides a ready file of this user at once; returns it, or undefined when there was none to hide. */
+  /** Hides a ready file of this user at once, releasing its usage in the same transaction; returns it, or undefined when there was none to hide. */
   markDeleting(id: string, userId: string): Promise<StoredFile | undefined>
   remove(id: string): Promise<void>
   findAbandoned(options: { pendingCreatedBefore: Date; limit: number }): Promise<AbandonedFile[]>
   /** Every user's ready files in id order, for whole-store jobs such as migration. */
   listAllReady(options: { afterId?: string; limit: number }): Promise<StoredFile[]>
-  /** Adds a ready file exactly as given (migration); false when a row with that id already exists. */
+  /** Adds a ready file exactly as given (migration), counted in its owner's usage; false when a row with that id already exists. */
   importReady(file: StoredFile): Promise<boolean>
   /** Pins or unpins a ready file of this user; undefined when there is none (another user's file included). */
   setPinned(id: string, userId: string, pinned: boolean): Promise<StoredFile | undefined>
@@ -83,6 +122,130 @@ export interface TokenRepository {
   list(userId?: string): Promise<TokenRecord[]>
 }
 
+/** A WeChat identity, as jscode2session answers it for one Mini Program. */
+export interface WechatIdentity {
+  readonly appId: string
+  readonly openid: string
+  readonly unionid: string | undefined
+}
+
+export interface UserRepository {
+  /** The user's usage and own limits; zeros and no limits for a user never seen. */
+  usage(userId: string): Promise<UserUsage>
+  /**
+   * Sets the user's own limits; a field left undefined keeps its value, null returns it to the
+   * default. Creates the user's row when needed.
+   */
+  setQuota(userId: string, limits: { maxBytes?: number | null; maxFiles?: number | null }, at: Date): Promise<UserUsage>
+  /**
+   * The Cabinet user of a WeChat identity: the one already linked to this openid, else the one linked
+   * to the same unionid (another Mini Program of the same developer), else `newUserId`, linked now.
+   * Safe when the same identity signs in on several instances at once.
+   */
+  signInWechat(identity: WechatIdentity, newUserId: string, at: Date): Promise<{ userId: string; created: boolean }>
+  /**
+   * Sets every user's usage from their ready files, for when rows were changed behind Cabinet's back
+   * (migration ends with it). Not for use while uploads run: they would be miscounted.
+   */
+  recountUsage(at: Date): Promise<void>
+  /** Every user row and WeChat link, for migration. */
+  exportAll(): Promise<{ users: UserUsage[]; wechat: Array<WechatIdentity & { userId: string; createdAt: Date }> }>
+  /** Adds users' own limits and WeChat links that the target lacks (migration); usage comes from importReady. */
+  importAll(data: Awaited<ReturnType<UserRepository['exportAll']>>, at: Date): Promise<void>
+}
+
+export type ApiKeyScope = 'files:read' | 'files:write' | 'chat' | 'admin'
+
+export interface ApiKeyRecord {
+  readonly id: string
+  readonly name: string
+  readonly secretHash: string
+  readonly scopes: readonly ApiKeyScope[]
+  /** May read every user's files, not only those granted to it. */
+  readonly allUsers: boolean
+  readonly createdAt: Date
+  readonly expiresAt: Date | undefined
+  readonly revokedAt: Date | undefined
+}
+
+export interface ApiKeyRepository {
+  /** Throws when an active key already has this name. */
+  insert(key: ApiKeyRecord): Promise<void>
+  findById(id: string): Promise<ApiKeyRecord | undefined>
+  /** The unrevoked key of that name (possibly expired). */
+  findActiveByName(name: string): Promise<ApiKeyRecord | undefined>
+  /** False when no unrevoked key had that id. */
+  revoke(id: string, at: Date): Promise<boolean>
+  /** Every key, newest first. */
+  list(): Promise<ApiKeyRecord[]>
+}
+
+export interface GrantRecord {
+  readonly id: string
+  readonly fileId: string
+  readonly keyId: string
+  /** The file's owner, who granted it. */
+  readonly grantedBy: string
+  readonly createdAt: Date
+  readonly expiresAt: Date
+  readonly revokedAt: Date | undefined
+}
+
+export interface GrantRepository {
+  insert(grant: GrantRecord): Promise<void>
+  /** The grant to this key for this file that is unrevoked and unexpired at `at` and lasts longest. */
+  findActive(keyId: string, fileId: string, at: Date): Promise<GrantRecord | undefined>
+  /** The file's grants, newest first, expired and revoked ones included. */
+  listForFile(fileId: string): Promise<GrantRecord[]>
+  /** Revokes one grant of this file; false when it had none unrevoked by that id. */
+  revoke(id: string, fileId: string, at: Date): Promise<boolean>
+}
+
+export interface AuditEntry {
+  readonly id: string
+  readonly at: Date
+  /** The API key that acted, if a key did. */
+  readonly keyId: string | undefined
+  /** The user that acted, if a user did (granting, revoking). */
+  readonly userId: string | undefined
+  /** What was done, e.g. `file.download`, `file.list`, `grant.create`, `chat.attach`. */
+  readonly action: string
+  readonly fileId: string | undefined
+  readonly fileOwner: string | undefined
+  /** The client's address. */
+  readonly ip: string | undefined
+  readonly outcome: 'allowed' | 'denied'
+  /** A few words more, never a secret. */
+  readonly detail: string | undefined
+}
+
+export interface AuditQuery {
+  readonly keyId?: string
+  readonly fileId?: string
+  /** Only entries at or after this time. */
+  readonly since?: Date
+  readonly limit: number
+}
+
+export interface AuditRepository {
+  insert(entry: AuditEntry): Promise<void>
+  /** Newest first. */
+  list(query: AuditQuery): Promise<AuditEntry[]>
+  /** Removes entries older than `before`; returns how many. */
+  purgeBefore(before: Date): Promise<number>
+}
+
+export interface RateLimitRepository {
+  /**
+   * Counts one hit on `key` in its fixed window: the window starts at the first hit and lasts
+   * `windowMs`. Returns the hits so far in the window (this one included) and when it resets.
+   * Atomic across instances: N concurrent hits count N.
+   */
+  hit(key: string, windowMs: number, at: Date): Promise<{ hits: number; resetAt: Date }>
+  /** Removes counters whose window ended before `at`; returns how many. */
+  purgeExpired(at: Date): Promise<number>
+}
+
 /** Values every instance must agree on. */
 export interface SettingsRepository {
   /** The stored value, or `create()`'s, stored first by whichever instance gets there first. */
@@ -98,7 +261,7 @@ export interface MetadataStore {
   readonly blobReferences: BlobReferenceRepository
   readonly retention: RetentionRepository
   readonly jobRuns: JobRunRepository
-  readonly usage: UsageRepository
+  readonly traffic: TrafficRepository
   readonly stats: StatsRepository
   /**
    * Writes one consistent snapshot of the whole database (every table, whoever added it) to the
@@ -108,6 +271,11 @@ export interface MetadataStore {
   snapshot(path: string): Promise<MetadataSnapshot>
   /** Bytes the metadata takes in its database, or undefined when the database cannot say. */
   sizeBytes(): Promise<number | undefined>
+  readonly users: UserRepository
+  readonly apiKeys: ApiKeyRepository
+  readonly grants: GrantRepository
+  readonly audit: AuditRepository
+  readonly rateLimits: RateLimitRepository
   /**
    * Resolves once every transaction this store committed before the call would survive a power
    * cut. Commits may return before that (SQLite batches its WAL syncs), so a service awaits this
@@ -206,7 +374,7 @@ export interface JobRunRepository {
 }
 
 /** Uploads and downloads of one UTC day. */
-export interface DailyUsage {
+export interface DailyTraffic {
   /** YYYY-MM-DD. */
   readonly day: string
   readonly uploads: number
@@ -215,11 +383,11 @@ export interface DailyUsage {
   readonly downloadBytes: number
 }
 
-export interface UsageRepository {
+export interface TrafficRepository {
   /** Adds to the day's counters (creating the day), atomically against other instances. */
-  add(usage: DailyUsage): Promise<void>
+  add(traffic: DailyTraffic): Promise<void>
   /** Days from `fromDay` on, oldest first; days without traffic are absent. */
-  list(fromDay: string): Promise<DailyUsage[]>
+  list(fromDay: string): Promise<DailyTraffic[]>
 }
 
 export interface FileTotals {

@@ -64,14 +64,24 @@ export class KyselyRetentionRepository implements RetentionRepository {
   }
 
   async markExpiredDeleting(id: string): Promise<StoredFile | undefined> {
-    const row = await this.db
-      .updateTable('files')
-      .set({ status: 'deleting' })
-      .where('id', '=', id)
-      .where('status', '=', 'ready')
-      .where('pinned', '=', 0)
-      .returningAll()
-      .executeTakeFirst()
-    return row && fileRowToStoredFile(row)
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('files')
+        .set({ status: 'deleting' })
+        .where('id', '=', id)
+        .where('status', '=', 'ready')
+        .where('pinned', '=', 0)
+        .returningAll()
+        .executeTakeFirst()
+      if (!row) return undefined
+      const file = fileRowToStoredFile(row)
+      // A hidden file no longer counts in its owner's usage, as with a user's own delete.
+      await trx
+        .updateTable('users')
+        .set((eb) => ({ used_bytes: eb('used_bytes', '-', file.sizeBytes), used_files: eb('used_files', '-', 1) }))
+        .where('id', '=', file.userId)
+        .execute()
+      return file
+    })
   }
 }

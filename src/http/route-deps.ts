@@ -1,7 +1,11 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify'
 import type { Config } from '../config.js'
+import type { FileAccess } from '../domain/auth/file-access.js'
+import type { GrantService } from '../domain/auth/grant-service.js'
+import type { SessionService } from '../domain/auth/session-service.js'
 import type { UrlSigner } from '../domain/auth/signed-url.js'
+import type { QuotaService } from '../domain/users/quota-service.js'
 import type { FileService } from '../domain/files/file-service.js'
 import type { Readiness, StatsService } from '../domain/stats/stats-service.js'
 import type { Metrics } from '../metrics.js'
@@ -18,4 +22,9 @@ export interface RouteDeps {
   readonly stats: StatsService
   readonly readiness: Readiness
   readonly metrics: Metrics
+  /** Which files a caller (user or API key) may touch; audits every access by a key. */
+  readonly access: FileAccess
+  readonly grants: GrantService
+  readonly sessions: SessionService
+  readonly quotas: QuotaService
 }

@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { MetadataStore, NewPendingFile, StoredFile, TokenRecord } from '../../src/db/metadata-store.js'
+import { QuotaExceededError, type ApiKeyRecord, type MetadataStore, type NewPendingFile, type StoredFile, type TokenRecord } from '../../src/db/metadata-store.js'
 
 /** What a conformance run needs from an adapter: a fresh, migrated, empty store and a way to throw it away. */
 export interface MetadataStoreFixture {
@@ -45,6 +45,22 @@ function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
     ...overrides,
   }
 }
+
+function apiKey(overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
+  return {
+    id: randomBytes(8).toString('hex'),
+    name: `agent-${randomBytes(3).toString('hex')}`,
+    secretHash: 'ef'.repeat(32),
+    scopes: ['files:read'],
+    allUsers: false,
+    createdAt: new Date(T0),
+    expiresAt: undefined,
+    revokedAt: undefined,
+    ...overrides,
+  }
+}
+
+const UNLIMITED = { maxBytes: Number.MAX_SAFE_INTEGER, maxFiles: Number.MAX_SAFE_INTEGER }
 
 /**
  * The MetadataStore contract (src/db/metadata-store.ts) that every adapter must pass
@@ -365,6 +381,15 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         expect(await store.retention.markExpiredDeleting(pinned.id)).toBeUndefined()
         expect(await store.files.findReady(pinned.id)).toBeDefined()
       })
+
+      it('markExpiredDeleting releases the file from its owner\'s usage, as a delete does', async () => {
+        const pendingFile = pending()
+        await store.files.insertPending(pendingFile)
+        const file = await store.files.markReady(pendingFile.id, { sizeBytes: 300, sha256: SHA, uploadedAt: new Date(T0) }, UNLIMITED)
+        expect(await store.users.usage('alice')).toMatchObject({ usedBytes: 300, usedFiles: 1 })
+        await store.retention.markExpiredDeleting(file.id)
+        expect(await store.users.usage('alice')).toMatchObject({ usedBytes: 0, usedFiles: 0 })
+      })
     })
 
     describe('blobReferences', () => {
@@ -415,16 +440,16 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
       })
     })
 
-    describe('usage', () => {
+    describe('traffic', () => {
       it('adds to each day atomically and lists days from a given one', async () => {
         const one = { day: '2025-01-15', uploads: 1, uploadBytes: 10, downloads: 0, downloadBytes: 0 }
-        await Promise.all(Array.from({ length: 5 }, () => store.usage.add(one)))
-        await store.usage.add({ day: '2025-01-16', uploads: 0, uploadBytes: 0, downloads: 2, downloadBytes: 2 ** 40 })
-        expect(await store.usage.list('2025-01-01')).toEqual([
+        await Promise.all(Array.from({ length: 5 }, () => store.traffic.add(one)))
+        await store.traffic.add({ day: '2025-01-16', uploads: 0, uploadBytes: 0, downloads: 2, downloadBytes: 2 ** 40 })
+        expect(await store.traffic.list('2025-01-01')).toEqual([
           { day: '2025-01-15', uploads: 5, uploadBytes: 50, downloads: 0, downloadBytes: 0 },
           { day: '2025-01-16', uploads: 0, uploadBytes: 0, downloads: 2, downloadBytes: 2 ** 40 },
         ])
-        expect((await store.usage.list('2025-01-16')).map((d) => d.day)).toEqual(['2025-01-16'])
+        expect((await store.traffic.list('2025-01-16')).map((d) => d.day)).toEqual(['2025-01-16'])
       })
     })
 
@@ -459,6 +484,261 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         } finally {
           await rm(dir, { recursive: true, force: true })
         }
+      })
+    })
+
+    describe('users: quota accounting', () => {
+      async function readyWithin(quota: { maxBytes: number; maxFiles: number }, overrides: Partial<NewPendingFile> & { sizeBytes: number }) {
+        const { sizeBytes, ...rest } = overrides
+        const file = pending(rest)
+        await store.files.insertPending(file)
+        return store.files.markReady(file.id, { sizeBytes, sha256: SHA, uploadedAt: new Date(T0) }, quota)
+      }
+
+      it('a user never seen has zero usage and no limits of their own', async () => {
+        expect(await store.users.usage('nobody')).toEqual({ userId: 'nobody', usedBytes: 0, usedFiles: 0, maxBytes: undefined, maxFiles: undefined })
+      })
+
+      it('markReady with a quota counts the file; markDeleting releases it; other users are untouched', async () => {
+        const a = await readyWithin(UNLIMITED, { sizeBytes: 300 })
+        await readyWithin(UNLIMITED, { sizeBytes: 2 ** 40 })
+        await readyWithin(UNLIMITED, { userId: 'bob', sizeBytes: 7 })
+        expect(await store.users.usage('alice')).toMatchObject({ usedBytes: 2 ** 40 + 300, usedFiles: 2 })
+        await store.files.markDeleting(a.id, 'alice')
+        expect(await store.users.usage('alice')).toMatchObject({ usedBytes: 2 ** 40, usedFiles: 1 })
+        // Removing the hidden row (the end of a delete, or recovery of a half-done one) changes nothing more.
+        await store.files.remove(a.id)
+        expect(await store.users.usage('alice')).toMatchObject({ usedBytes: 2 ** 40, usedFiles: 1 })
+        expect(await store.users.usage('bob')).toMatchObject({ usedBytes: 7, usedFiles: 1 })
+      })
+
+      it('markReady without a quota still counts the file', async () => {
+        await ready({ sizeBytes: 42 })
+        expect(await store.users.usage('alice')).toMatchObject({ usedBytes: 42, usedFiles: 1 })
+      })
+
+      it('refuses a file over the default byte limit with the numbers, and leaves it pending and uncounted', async () => {
+        await readyWithin({ maxBytes: 1000, maxFiles: 10 }, { sizeBytes: 900 })
+        const file = pending()
+        await store.files.insertPending(file)
+        const error = await store.files.markReady(file.id, { sizeBytes: 101, sha256: SHA, uploadedAt: new Date(T0) }, { maxBytes: 1000, maxFiles: 10 }).catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(QuotaExceededError)
+        expect(error).toMatchObject({ incomingBytes: 101, limits: { maxBytes: 1000, maxFiles: 10 }, usage: { usedBytes: 900, usedFiles: 1 } })
+        expect(await store.files.findReady(file.id)).toBeUndefined()
+        expect(await store.files.findAbandoned({ pendingCreatedBefore: new Date(T0 + 1), limit: 10 })).toEqual([{ id: file.id, blobKey: file.blobKey, status: 'pending' }])
+        expect(await store.users.usage('alice')).toMatchObject({ usedBytes: 900, usedFiles: 1 })
+        // Exactly at the limit fits.
+        await expect(readyWithin({ maxBytes: 1000, maxFiles: 10 }, { sizeBytes: 100 })).resolves.toBeDefined()
+      })
+
+      it('refuses a file over the file-count limit', async () => {
+        await readyWithin({ maxBytes: 10_000, maxFiles: 2 }, { sizeBytes: 1 })
+        await readyWithin({ maxBytes: 10_000, maxFiles: 2 }, { sizeBytes: 1 })
+        await expect(readyWithin({ maxBytes: 10_000, maxFiles: 2 }, { sizeBytes: 1 })).rejects.toBeInstanceOf(QuotaExceededError)
+      })
+
+      it("a user's own limits override the default, and null returns them to it", async () => {
+        expect(await store.users.setQuota('alice', { maxBytes: 50 }, new Date(T0))).toMatchObject({ maxBytes: 50, maxFiles: undefined, usedBytes: 0 })
+        await expect(readyWithin(UNLIMITED, { sizeBytes: 51 })).rejects.toMatchObject({ limits: { maxBytes: 50, maxFiles: Number.MAX_SAFE_INTEGER } })
+        await store.users.setQuota('alice', { maxFiles: 1 }, new Date(T0))
+        expect(await store.users.usage('alice')).toMatchObject({ maxBytes: 50, maxFiles: 1 })
+        await readyWithin(UNLIMITED, { sizeBytes: 50 })
+        await expect(readyWithin(UNLIMITED, { sizeBytes: 0 })).rejects.toBeInstanceOf(QuotaExceededError)
+        await store.users.setQuota('alice', { maxBytes: null, maxFiles: null }, new Date(T0))
+        expect(await store.users.usage('alice')).toMatchObject({ maxBytes: undefined, maxFiles: undefined, usedBytes: 50, usedFiles: 1 })
+        await expect(readyWithin({ maxBytes: 10_000, maxFiles: 10 }, { sizeBytes: 1000 })).resolves.toBeDefined()
+        // A raised own limit beats a lower default.
+        await store.users.setQuota('alice', { maxBytes: 1_000_000 }, new Date(T0))
+        await expect(readyWithin({ maxBytes: 10, maxFiles: 10 }, { sizeBytes: 5000 })).resolves.toBeDefined()
+      })
+
+      it('is exact when 20 files race for room for 7', async () => {
+        const quota = { maxBytes: 700, maxFiles: 1000 }
+        const files = Array.from({ length: 20 }, () => pending())
+        for (const file of files) await store.files.insertPending(file)
+        const results = await Promise.allSettled(
+          files.map((file) => store.files.markReady(file.id, { sizeBytes: 100, sha256: SHA, uploadedAt: new Date(T0) }, quota)),
+        )
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(7)
+        for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(QuotaExceededError)
+        expect(await store.users.usage('alice')).toMatchObject({ usedBytes: 700, usedFiles: 7 })
+        expect(await store.files.listReady('alice', { limit: 50 })).toHaveLength(7)
+      })
+
+      it('recountUsage sets every user\'s usage from their ready files, keeping their own limits', async () => {
+        await ready({ sizeBytes: 10 })
+        await ready({ sizeBytes: 20 })
+        const gone = await ready({ userId: 'bob', sizeBytes: 5 })
+        await store.users.setQuota('alice', { maxFiles: 9 }, new Date(T0))
+        await store.users.setQuota('carol', { maxBytes: 1 }, new Date(T0))
+        // Rows changed behind Cabinet's back: usage no longer matches.
+        await store.files.remove(gone.id)
+        await store.files.importReady({ ...(await ready({ sizeBytes: 1 })), id: newId(), userId: 'dave' })
+        await store.users.recountUsage(new Date(T0))
+        expect(await store.users.usage('alice')).toEqual({ userId: 'alice', usedBytes: 31, usedFiles: 3, maxBytes: undefined, maxFiles: 9 })
+        expect(await store.users.usage('bob')).toMatchObject({ usedBytes: 0, usedFiles: 0 })
+        expect(await store.users.usage('carol')).toMatchObject({ usedBytes: 0, usedFiles: 0, maxBytes: 1 })
+        expect(await store.users.usage('dave')).toMatchObject({ usedBytes: 1, usedFiles: 1 })
+      })
+
+      it('importReady counts the imported file once', async () => {
+        const file: StoredFile = { ...(await ready({ userId: 'zed', sizeBytes: 5 })), id: newId() }
+        expect(await store.files.importReady(file)).toBe(true)
+        expect(await store.files.importReady(file)).toBe(false)
+        expect(await store.users.usage('zed')).toMatchObject({ usedBytes: 10, usedFiles: 2 })
+      })
+    })
+
+    describe('users: WeChat sign-in', () => {
+      const at = new Date(T0)
+      it('links a new openid to the new user id, and finds it again', async () => {
+        const identity = { appId: 'wxapp', openid: 'o-1', unionid: undefined }
+        expect(await store.users.signInWechat(identity, 'wx-aaaa', at)).toEqual({ userId: 'wx-aaaa', created: true })
+        expect(await store.users.signInWechat(identity, 'wx-bbbb', at)).toEqual({ userId: 'wx-aaaa', created: false })
+        expect(await store.users.usage('wx-aaaa')).toMatchObject({ usedBytes: 0, usedFiles: 0 })
+      })
+
+      it('the same openid under another app id is another identity, unless the unionid matches', async () => {
+        await store.users.signInWechat({ appId: 'app1', openid: 'o-1', unionid: 'u-1' }, 'wx-1', at)
+        expect((await store.users.signInWechat({ appId: 'app2', openid: 'o-1', unionid: undefined }, 'wx-2', at)).userId).toBe('wx-2')
+        expect(await store.users.signInWechat({ appId: 'app3', openid: 'o-3', unionid: 'u-1' }, 'wx-3', at)).toEqual({ userId: 'wx-1', created: false })
+      })
+
+      it('concurrent first sign-ins of one identity agree on one user', async () => {
+        const identity = { appId: 'wxapp', openid: 'o-race', unionid: undefined }
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.users.signInWechat(identity, `wx-${i}`, at)))
+        expect(new Set(results.map((r) => r.userId)).size).toBe(1)
+        expect(results.filter((r) => r.created)).toHaveLength(1)
+      })
+
+      it('exports and imports users with own limits and WeChat links', async () => {
+        await store.users.signInWechat({ appId: 'wxapp', openid: 'o-9', unionid: 'u-9' }, 'wx-9', at)
+        await store.users.setQuota('alice', { maxFiles: 3 }, at)
+        const data = await store.users.exportAll()
+        expect(data.wechat).toEqual([{ appId: 'wxapp', openid: 'o-9', unionid: 'u-9', userId: 'wx-9', createdAt: at }])
+        expect(data.users.find((u) => u.userId === 'alice')).toMatchObject({ maxFiles: 3, maxBytes: undefined })
+      })
+    })
+
+    describe('api keys', () => {
+      it('insert then findById and findActiveByName round-trip every field', async () => {
+        const key = apiKey({ scopes: ['files:read', 'files:write', 'chat'], allUsers: true, expiresAt: new Date(T0 + 1000) })
+        await store.apiKeys.insert(key)
+        expect(await store.apiKeys.findById(key.id)).toEqual(key)
+        expect(await store.apiKeys.findActiveByName(key.name)).toEqual(key)
+        expect(await store.apiKeys.findById('0'.repeat(16))).toBeUndefined()
+      })
+
+      it('one active key per name; a revoked key frees its name', async () => {
+        const first = apiKey({ name: 'openclaw' })
+        await store.apiKeys.insert(first)
+        await expect(store.apiKeys.insert(apiKey({ name: 'openclaw' }))).rejects.toThrow()
+        expect(await store.apiKeys.revoke(first.id, new Date(T0 + 1))).toBe(true)
+        expect(await store.apiKeys.revoke(first.id, new Date(T0 + 2))).toBe(false)
+        expect((await store.apiKeys.findById(first.id))?.revokedAt).toEqual(new Date(T0 + 1))
+        expect(await store.apiKeys.findActiveByName('openclaw')).toBeUndefined()
+        const second = apiKey({ name: 'openclaw' })
+        await store.apiKeys.insert(second)
+        expect((await store.apiKeys.findActiveByName('openclaw'))?.id).toBe(second.id)
+        expect((await store.apiKeys.list()).map((k) => k.id).sort()).toEqual([first.id, second.id].sort())
+      })
+    })
+
+    describe('grants', () => {
+      it('findActive sees only an unrevoked, unexpired grant of that key for that file', async () => {
+        const file = await ready()
+        const other = await ready()
+        const key = apiKey()
+        const otherKey = apiKey()
+        for (const k of [key, otherKey]) await store.apiKeys.insert(k)
+        const grant = { id: newId(), fileId: file.id, keyId: key.id, grantedBy: 'alice', createdAt: new Date(T0), expiresAt: new Date(T0 + 60_000), revokedAt: undefined }
+        await store.grants.insert(grant)
+        expect(await store.grants.findActive(key.id, file.id, new Date(T0 + 59_999))).toEqual(grant)
+        expect(await store.grants.findActive(key.id, file.id, new Date(T0 + 60_000))).toBeUndefined()
+        expect(await store.grants.findActive(otherKey.id, file.id, new Date(T0))).toBeUndefined()
+        expect(await store.grants.findActive(key.id, other.id, new Date(T0))).toBeUndefined()
+        expect(await store.grants.revoke(grant.id, other.id, new Date(T0 + 1))).toBe(false)
+        expect(await store.grants.revoke(grant.id, file.id, new Date(T0 + 1))).toBe(true)
+        expect(await store.grants.revoke(grant.id, file.id, new Date(T0 + 2))).toBe(false)
+        expect(await store.grants.findActive(key.id, file.id, new Date(T0 + 2))).toBeUndefined()
+        expect(await store.grants.listForFile(file.id)).toEqual([{ ...grant, revokedAt: new Date(T0 + 1) }])
+      })
+
+      it('listReady with grantedTo adds the granted files of other users, only while the grant holds', async () => {
+        const key = apiKey()
+        await store.apiKeys.insert(key)
+        const own = await ready({ userId: 'key:k', uploadedAtMs: T0 })
+        const granted = await ready({ userId: 'alice', uploadedAtMs: T0 + 1 })
+        const expired = await ready({ userId: 'alice', uploadedAtMs: T0 + 2 })
+        await ready({ userId: 'bob', uploadedAtMs: T0 + 3 })
+        await store.grants.insert({ id: newId(), fileId: granted.id, keyId: key.id, grantedBy: 'alice', createdAt: new Date(T0), expiresAt: new Date(T0 + 10_000), revokedAt: undefined })
+        await store.grants.insert({ id: newId(), fileId: expired.id, keyId: key.id, grantedBy: 'alice', createdAt: new Date(T0), expiresAt: new Date(T0 + 10), revokedAt: undefined })
+        const ids = async (at: number) =>
+          (await store.files.listReady('key:k', { limit: 10, grantedTo: { keyId: key.id, at: new Date(at) } })).map((f) => f.id)
+        expect(await ids(T0 + 5)).toEqual([expired.id, granted.id, own.id])
+        expect(await ids(T0 + 100)).toEqual([granted.id, own.id])
+        expect(await ids(T0 + 10_000)).toEqual([own.id])
+      })
+
+      it('a file removed takes its grants with it', async () => {
+        const key = apiKey()
+        await store.apiKeys.insert(key)
+        const file = await ready()
+        await store.grants.insert({ id: newId(), fileId: file.id, keyId: key.id, grantedBy: 'alice', createdAt: new Date(T0), expiresAt: new Date(T0 + 10_000), revokedAt: undefined })
+        await store.files.markDeleting(file.id, 'alice')
+        await store.files.remove(file.id)
+        expect(await store.grants.listForFile(file.id)).toEqual([])
+      })
+    })
+
+    describe('audit log', () => {
+      it('lists newest first, filtered by key, file and time, and purges old entries', async () => {
+        const entry = (at: number, overrides: Record<string, unknown> = {}) => ({
+          id: newId(),
+          at: new Date(at),
+          keyId: 'k1',
+          userId: undefined,
+          action: 'file.download',
+          fileId: 'f1',
+          fileOwner: 'alice',
+          ip: '127.0.0.1',
+          outcome: 'allowed' as const,
+          detail: undefined,
+          ...overrides,
+        })
+        const e1 = entry(T0)
+        const e2 = entry(T0 + 1, { keyId: 'k2', outcome: 'denied', detail: 'no grant' })
+        const e3 = entry(T0 + 2, { fileId: 'f2', ip: '::1' })
+        const e4 = entry(T0 + 3, { keyId: undefined, userId: 'alice', action: 'grant.create' })
+        for (const e of [e1, e2, e3, e4]) await store.audit.insert(e)
+        expect(await store.audit.list({ limit: 10 })).toEqual([e4, e3, e2, e1])
+        expect(await store.audit.list({ limit: 2 })).toEqual([e4, e3])
+        expect(await store.audit.list({ keyId: 'k1', limit: 10 })).toEqual([e3, e1])
+        expect(await store.audit.list({ fileId: 'f1', limit: 10 })).toEqual([e4, e2, e1])
+        expect(await store.audit.list({ since: new Date(T0 + 2), limit: 10 })).toEqual([e4, e3])
+        expect(await store.audit.purgeBefore(new Date(T0 + 2))).toBe(2)
+        expect(await store.audit.list({ limit: 10 })).toEqual([e4, e3])
+      })
+    })
+
+    describe('rate limits', () => {
+      it('counts hits in a fixed window that restarts once it ends', async () => {
+        expect(await store.rateLimits.hit('ip:1', 1000, new Date(T0))).toEqual({ hits: 1, resetAt: new Date(T0 + 1000) })
+        expect(await store.rateLimits.hit('ip:1', 1000, new Date(T0 + 999))).toEqual({ hits: 2, resetAt: new Date(T0 + 1000) })
+        expect(await store.rateLimits.hit('ip:2', 1000, new Date(T0 + 999))).toEqual({ hits: 1, resetAt: new Date(T0 + 1999) })
+        expect(await store.rateLimits.hit('ip:1', 1000, new Date(T0 + 1000))).toEqual({ hits: 1, resetAt: new Date(T0 + 2000) })
+      })
+
+      it('counts every one of many concurrent hits', async () => {
+        const results = await Promise.all(Array.from({ length: 25 }, () => store.rateLimits.hit('user:alice', 60_000, new Date(T0))))
+        expect(results.map((r) => r.hits).sort((a, b) => a - b)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1))
+      })
+
+      it('purgeExpired removes only ended windows', async () => {
+        await store.rateLimits.hit('a', 1000, new Date(T0))
+        await store.rateLimits.hit('b', 5000, new Date(T0))
+        expect(await store.rateLimits.purgeExpired(new Date(T0 + 1000))).toBe(1)
+        expect(await store.rateLimits.hit('b', 5000, new Date(T0 + 1000))).toEqual({ hits: 2, resetAt: new Date(T0 + 5000) })
       })
     })
 

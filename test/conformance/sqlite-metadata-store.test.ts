@@ -1,8 +1,11 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import SqliteDatabase from 'better-sqlite3'
+import { Kysely, Migrator, SqliteDialect } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { KyselyMetadataStore } from '../../src/db/kysely-metadata-store.js'
+import { MIGRATIONS } from '../../src/db/migrations/index.js'
 import { describeMetadataStore } from './metadata-store.js'
 
 async function makeDir(): Promise<string> {
@@ -73,6 +76,35 @@ describe('KyselyMetadataStore.openSqlite on disk', () => {
       expect((await second.files.findReady('a'.repeat(32)))?.originalName).toBe('报告.pdf')
     } finally {
       await second.close()
+    }
+  })
+})
+
+describe('migration 0004 on an existing install', () => {
+  it('starts every user\'s usage from the ready files they already have', async () => {
+    const dir = await makeDir()
+    try {
+      const path = join(dir, 'cabinet.db')
+      const db = new Kysely<Record<string, never>>({ dialect: new SqliteDialect({ database: new SqliteDatabase(path) }) })
+      const before = Object.fromEntries(Object.entries(MIGRATIONS).filter(([name]) => name < '0004'))
+      await new Migrator({ db, provider: { getMigrations: async () => before } }).migrateToLatest()
+      const row = (id: string, user: string, status: string, size: number) =>
+        ({ id, user_id: user, status, original_name: 'a.png', kind: 'png', mime_type: 'image/png', blob_key: id, size_bytes: size, sha256: 'ab'.repeat(32), created_at: 1, uploaded_at: 1 })
+      await (db as unknown as Kysely<{ files: ReturnType<typeof row> }>)
+        .insertInto('files')
+        .values([row('a'.repeat(32), 'alice', 'ready', 10), row('b'.repeat(32), 'alice', 'ready', 5), row('c'.repeat(32), 'alice', 'pending', 99), row('d'.repeat(32), 'bob', 'deleting', 7)])
+        .execute()
+      await db.destroy()
+
+      const store = await KyselyMetadataStore.openSqlite(path)
+      try {
+        expect(await store.users.usage('alice')).toMatchObject({ usedBytes: 15, usedFiles: 2 })
+        expect(await store.users.usage('bob')).toMatchObject({ usedBytes: 0, usedFiles: 0 })
+      } finally {
+        await store.close()
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
     }
   })
 })

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { auth } from '../helpers/http.js'
+import { pngBytes } from '../helpers/fixtures.js'
+import { auth, uploadFile } from '../helpers/http.js'
 import { runCli, startServeProcess, type ServeProcess } from '../helpers/process.js'
 import { openTestBackend, type TestBackend } from '../helpers/test-backend.js'
 
@@ -48,6 +49,75 @@ describe('cabinet CLI', () => {
     const roleOf = (output: string) => listed.find((line) => line.startsWith(output.trim().split('\n').at(-1)!.slice(4, 20)))?.split('\t').at(-1)
     expect(roleOf(admin.stdout)).toBe('admin')
     expect(roleOf(plain.stdout)).toBe('user')
+  })
+
+  it('key create prints a key once; it reads only granted files; key list shows it without its secret; key revoke ends it', async () => {
+    const created = await runCli(['key', 'create', '--name', 'openclaw', '--scope', 'files:read,chat'], env)
+    expect(created.code).toBe(0)
+    expect(created.stdout).toMatch(/^API key [0-9a-f]{16} "openclaw" with files:read,chat: reads only files granted to it; never expires/m)
+    const key = created.stdout.trim().split('\n').at(-1)!
+    expect(key).toMatch(/^cabk_[0-9a-f]{16}\.[\w-]{43}$/)
+    const keyId = key.slice(5, 21)
+
+    const owner = (await runCli(['token', 'create', '--user', 'kate'], env)).stdout.trim().split('\n').at(-1)!
+    const { file_id } = await (await uploadFile(server.url, { token: owner, name: 'k.png', bytes: pngBytes() })).json()
+    expect((await fetch(`${server.url}/api/files/${file_id}`, { headers: auth(key) })).status).toBe(404)
+    const granted = await fetch(`${server.url}/api/files/${file_id}/grants`, {
+      method: 'POST',
+      headers: auth(owner, { 'content-type': 'application/json' }),
+      body: JSON.stringify({ key: 'openclaw', ttl: 600 }),
+    })
+    expect(granted.status).toBe(201)
+    expect((await fetch(`${server.url}/api/files/${file_id}`, { headers: auth(key) })).status).toBe(200)
+
+    const duplicate = await runCli(['key', 'create', '--name', 'openclaw', '--scope', 'files:read'], env)
+    expect(duplicate.code).toBe(1)
+    expect(duplicate.stderr).toContain('An active key named "openclaw" exists')
+    const badScope = await runCli(['key', 'create', '--name', 'x', '--scope', 'files:everything'], env)
+    expect(badScope.stderr).toContain('unknown: files:everything')
+
+    const listed = await runCli(['key', 'list'], env)
+    expect(listed.stdout).toContain(`${keyId}\topenclaw\tactive\tfiles:read,chat\tgranted-only\t`)
+    expect(listed.stdout).not.toContain(key.split('.')[1])
+
+    const audit = await runCli(['audit', '--key', 'openclaw'], env)
+    expect(audit.code).toBe(0)
+    const lines = audit.stdout.trim().split('\n').map((line) => line.split('\t'))
+    expect(lines.map((fields) => [fields[1], fields[2], fields[3], fields[4]])).toEqual([
+      [`key:${keyId}(openclaw)`, 'file.download', 'allowed', file_id],
+      [`key:${keyId}(openclaw)`, 'grant.create', 'allowed', file_id],
+      [`key:${keyId}(openclaw)`, 'file.download', 'denied', file_id],
+    ])
+    expect(lines[0]![6]).toMatch(/127\.0\.0\.1/)
+    const json = await runCli(['audit', '--file', file_id, '--since', '1h', '--json', '--limit', '1'], env)
+    expect(JSON.parse(json.stdout)).toMatchObject({ action: 'file.download', keyId, keyName: 'openclaw', fileOwner: 'kate' })
+
+    expect((await runCli(['key', 'revoke', 'openclaw'], env)).code).toBe(0)
+    expect((await fetch(`${server.url}/api/files/${file_id}`, { headers: auth(key) })).status).toBe(401)
+    expect((await runCli(['key', 'revoke', keyId], env)).code).toBe(1)
+  })
+
+  it('user set-quota sets a user\'s own limits, which the running server enforces; user show reports them', async () => {
+    const token = (await runCli(['token', 'create', '--user', 'quinn'], env)).stdout.trim().split('\n').at(-1)!
+    const set = await runCli(['user', 'set-quota', '--user', 'quinn', '--max-files', '1', '--max-bytes', '100000'], env)
+    expect(set.code).toBe(0)
+    expect(set.stdout.trim()).toBe('User quinn: 0 of 100000 bytes, 0 of 1 files')
+    expect((await uploadFile(server.url, { token, name: 'a.png', bytes: pngBytes() })).status).toBe(200)
+    const refused = await uploadFile(server.url, { token, name: 'b.png', bytes: pngBytes() })
+    expect(refused.status).toBe(507)
+    expect((await refused.json()).code).toBe('QUOTA_EXCEEDED')
+
+    const back = await runCli(['user', 'set-quota', '--user', 'quinn', '--max-files', 'default', '--max-bytes', 'unlimited'], env)
+    expect(back.stdout.trim()).toBe(`User quinn: ${pngBytes().length} of unlimited bytes, 1 of 10000 (default) files`)
+    expect((await runCli(['user', 'show', '--user', 'quinn'], env)).stdout).toBe(back.stdout)
+    expect((await uploadFile(server.url, { token, name: 'b.png', bytes: pngBytes() })).status).toBe(200)
+
+    const bad = await runCli(['user', 'set-quota', '--user', 'quinn', '--max-bytes', '12x'], env)
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('must be a whole number, "unlimited" or "default"')
+    const none = await runCli(['user', 'set-quota', '--user', 'quinn'], env)
+    expect(none.stderr).toContain('needs --max-bytes and/or --max-files')
+    expect((await runCli(['user', 'frobnicate'], env)).stderr).toContain('usage: cabinet user set-quota|show')
   })
 
   it('refuses bad input with a clear message', async () => {

@@ -26,6 +26,7 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
   const tokens: Record<string, string> = {}
   const uploaded: Array<{ user: string; file_id: string; sha256: string; name: string }> = []
   let signedUrlPath: string
+  let apiKey: string
 
   beforeAll(async () => {
     source = await openTestBackend('embedded')
@@ -50,6 +51,9 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
       await fetch(`${cabinet.url}/api/files/${gone.file_id}`, { method: 'DELETE', headers: auth(tokens.bob!) })
       const signed = await (await fetch(`${cabinet.url}/api/files/${uploaded[0]!.file_id}/url`, { method: 'POST', headers: auth(tokens.alice!) })).json()
       signedUrlPath = signed.url.slice(cabinet.url.length)
+      apiKey = (await cabinet.server.services.keys.issue({ name: 'openclaw', scopes: ['files:read'] })).key
+      await cabinet.server.services.quotas.setLimits('alice', { maxFiles: 50 })
+      await cabinet.server.services.metadata.users.signInWechat({ appId: 'wxapp', openid: 'o-alice', unionid: undefined }, 'wx-0123456789abcdef', new Date())
     } finally {
       await cabinet.stop()
     }
@@ -65,10 +69,10 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
     const first = await runCli(['migrate-storage', '--from', fromFile, '--to', toFile, '--json'], QUIET_SDK)
     expect(first.stderr).toBe('')
     expect(first.code).toBe(0)
-    expect(JSON.parse(first.stdout)).toMatchObject({ copiedFiles: 4, skippedFiles: 0, copiedTokens: 2, failures: [] })
+    expect(JSON.parse(first.stdout)).toMatchObject({ copiedFiles: 4, skippedFiles: 0, copiedTokens: 2, copiedKeys: 1, failures: [] })
 
     const again = await runCli(['migrate-storage', '--from', fromFile, '--to', toFile, '--json'], QUIET_SDK)
-    expect(JSON.parse(again.stdout)).toMatchObject({ copiedFiles: 0, skippedFiles: 4, copiedTokens: 0, failures: [] })
+    expect(JSON.parse(again.stdout)).toMatchObject({ copiedFiles: 0, skippedFiles: 4, copiedTokens: 0, copiedKeys: 0, failures: [] })
   })
 
   it('resumes after an interruption: only what is missing is copied again', async () => {
@@ -94,6 +98,14 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
       const bobs = await (await fetch(`${cabinet.url}/api/files`, { headers: auth(tokens.bob!) })).json()
       expect(bobs.files.map((f: { original_name: string }) => f.original_name)).toEqual(['scan.jpg'])
       expect((await fetch(`${cabinet.url}${signedUrlPath}`)).status).toBe(200)
+      // Keys, users' own limits and exact usage, and WeChat links came along.
+      expect((await fetch(`${cabinet.url}/api/me`, { headers: auth(apiKey) })).status).toBe(200)
+      const alice = await (await fetch(`${cabinet.url}/api/me`, { headers: auth(tokens.alice!) })).json()
+      const aliceBytes = (await (await fetch(`${cabinet.url}/api/files`, { headers: auth(tokens.alice!) })).json()).files.reduce((sum: number, f: { size: number }) => sum + f.size, 0)
+      expect(alice).toMatchObject({ usage: { files: 3, bytes: aliceBytes }, quota: { max_files: 50 } })
+      expect((await (await fetch(`${cabinet.url}/api/me`, { headers: auth(tokens.bob!) })).json()).usage.files).toBe(1)
+      const links = await (await target.db()).selectFrom('wechat_accounts').select(['openid', 'user_id']).execute()
+      expect(links).toEqual([{ openid: 'o-alice', user_id: 'wx-0123456789abcdef' }])
     } finally {
       await cabinet.stop()
     }

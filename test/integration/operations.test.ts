@@ -70,7 +70,9 @@ describe('health, metrics and stats', () => {
     expect((await none.json()).code).toBe('UNAUTHORIZED')
     const notAdmin = await fetch(`${cabinet.url}/api/admin/stats`, { headers: auth(user) })
     expect(notAdmin.status).toBe(403)
-    expect(await notAdmin.json()).toEqual({ error: 'This route needs an admin token (cabinet token create --admin)', code: 'FORBIDDEN' })
+    const readKey = (await cabinet.server.services.keys.issue({ name: 'reader', scopes: ['files:read'] })).key
+    expect((await fetch(`${cabinet.url}/api/admin/stats`, { headers: auth(readKey) })).status).toBe(403)
+    expect(await notAdmin.json()).toEqual({ error: 'This route needs an admin token (cabinet token create --admin) or an API key with the admin scope', code: 'FORBIDDEN' })
   })
 
   it('GET /api/admin/stats and cabinet stats show totals by type and user, largest files, traffic per day and the last clean-up', async () => {
@@ -81,6 +83,9 @@ describe('health, metrics and stats', () => {
 
     const response = await fetch(`${cabinet.url}/api/admin/stats`, { headers: auth(admin) })
     expect(response.status).toBe(200)
+    // An API key with the admin scope is an operator too.
+    const adminKey = (await cabinet.server.services.keys.issue({ name: 'monitor', scopes: ['admin'] })).key
+    expect((await fetch(`${cabinet.url}/api/admin/stats`, { headers: auth(adminKey) })).status).toBe(200)
     const stats = await response.json()
     expect(stats.files).toMatchObject({ files: 2, users: 2, pinned: 0 })
     expect(stats.by_type).toEqual([{ type: 'png', files: 2, bytes: stats.files.bytes }])

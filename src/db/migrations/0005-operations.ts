@@ -35,7 +35,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('job_runs_latest').on('job_runs').columns(['job', 'started_at']).execute()
 
   await db.schema
-    .createTable('usage_daily')
+    .createTable('traffic_daily')
     .addColumn('day', 'varchar(10)', (c) => c.primaryKey())
     .addColumn('uploads', 'bigint', (c) => c.notNull().defaultTo(0))
     .addColumn('upload_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
@@ -45,7 +45,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await db.schema.dropTable('usage_daily').execute()
+  await db.schema.dropTable('traffic_daily').execute()
   await db.schema.dropTable('job_runs').execute()
   await db.schema.dropTable('retention_policies').execute()
   await db.schema.dropIndex('files_expiry').execute()

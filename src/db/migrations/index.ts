@@ -2,6 +2,7 @@ import type { Migration } from 'kysely'
 import * as filesAndTokens from './0001-files-and-tokens.js'
 import * as settingsJobsLocks from './0002-settings-jobs-locks.js'
 import * as adminTokens from './0003-admin-tokens.js'
+import * as usersSessionsKeys from './0004-users-sessions-keys.js'
 import * as operations from './0005-operations.js'
 
 /** Every migration, in order. Names are stable: they are recorded in the database. */
@@ -9,5 +10,6 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-files-and-tokens': filesAndTokens,
   '0002-settings-jobs-locks': settingsJobsLocks,
   '0003-admin-tokens': adminTokens,
+  '0004-users-sessions-keys': usersSessionsKeys,
   '0005-operations': operations,
 }

@@ -179,6 +179,7 @@ describe('TokenService', () => {
     ['non-ASCII letters', '用户'],
     ['129 characters', 'u'.repeat(129)],
     ['a newline', 'alice\nadmin'],
+    ["an API key's space", 'key:0123456789abcdef'],
   ])('refuses a user id with %s and stores nothing', async (_label, userId) => {
     const { service, repository } = setup()
     await expect(service.issue(userId)).rejects.toThrow(/User id/)

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { TokenRecord, TokenRepository } from '../../db/metadata-store.js'
-import { isValidUserId } from './identity.js'
+import { isPersonUserId } from './identity.js'
 
 const TOKEN_PREFIX = 'cab_'
 const TOKEN_FORMAT = /^cab_([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/
@@ -23,8 +23,8 @@ export class TokenService {
   ) {}
 
   async issue(userId: string, options: { ttlMs?: number; admin?: boolean } = {}): Promise<IssuedToken> {
-    if (!isValidUserId(userId)) {
-      throw new Error('User id must be 1-128 characters: letters, digits and _ . : @ - (starting with a letter or digit)')
+    if (!isPersonUserId(userId)) {
+      throw new Error('User id must be 1-128 characters: letters, digits and _ . : @ - (starting with a letter or digit, and not key:)')
     }
     const id = randomBytes(8).toString('hex')
     const secret = randomBytes(32).toString('base64url')

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises'
 import type { Logger } from 'pino'
 import { BlobNotFoundError, BlobStorageFullError, type BlobStore, type ByteRange } from '../../blob/blob-store.js'
 import { blobKeyForFileId } from '../../blob/secure-path.js'
-import type { ListCursor, MetadataStore, StoredFile } from '../../db/metadata-store.js'
+import { QuotaExceededError, type ListCursor, type MetadataStore, type QuotaLimits, type StoredFile } from '../../db/metadata-store.js'
 import { AppError, ERRORS } from '../../errors.js'
 import { cleanFileName } from './file-name.js'
 import { extensionOf, FILE_TYPES, kindOfExtension, kindsMatchingFilter, type FileTypeInfo } from './file-types.js'
@@ -25,6 +25,8 @@ export interface FileServiceOptions {
   readonly uploadTimeoutMs: number
   /** Send downloads straight from the blob store by presigned URL, where the store can presign. */
   readonly redirectDownloads?: boolean
+  /** Default per-user limits (undefined: none); a user's own limits in the database win. */
+  readonly quota?: { readonly maxBytes: number | undefined; readonly maxFiles: number | undefined }
   /** Told about stored uploads and started downloads, for the counters in /metrics and the stats. */
   readonly transfers?: TransferObserver
 }
@@ -55,16 +57,25 @@ export class FileService {
     private readonly blobs: BlobStore,
     private readonly options: FileServiceOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.quota = {
+      maxBytes: options.quota?.maxBytes ?? Number.MAX_SAFE_INTEGER,
+      maxFiles: options.quota?.maxFiles ?? Number.MAX_SAFE_INTEGER,
+    }
+  }
+
+  private readonly quota: QuotaLimits
 
   /**
    * Rejects an upload that cannot fit before a byte of it is read: too big by its
-   * declared length (plus `overheadBytes` of form framing), or a nearly full disk.
+   * declared length (plus `overheadBytes` of form framing), over the user's quota even
+   * at the smallest size that length allows, or a nearly full disk.
    */
-  async checkUploadAdmissible(declaredBytes: number | undefined, overheadBytes: number): Promise<void> {
+  async checkUploadAdmissible(declaredBytes: number | undefined, overheadBytes: number, userId?: string): Promise<void> {
     if (declaredBytes !== undefined && declaredBytes > this.options.maxFileBytes + overheadBytes) {
       throw ERRORS.fileTooLarge(this.options.maxFileBytes)
     }
+    if (userId !== undefined) await this.checkQuotaRoom(userId, Math.max(1, (declaredBytes ?? 0) - overheadBytes))
     const available = await this.blobs.availableBytes()
     const incoming = Math.min(declaredBytes ?? this.options.maxFileBytes, this.options.maxFileBytes + overheadBytes)
     if (available !== undefined && available - incoming < this.options.minFreeBytes) {
@@ -104,7 +115,7 @@ export class FileService {
       if (written.status === 'rejected') throw written.reason
       const { sizeBytes, sha256 } = inspector.result()
       if ('zip' in type.signature) await this.assertOfficeDocument(blobKey, sizeBytes, type)
-      const ready = await this.metadata.files.markReady(id, { sizeBytes, sha256, uploadedAt: new Date() })
+      const ready = await this.metadata.files.markReady(id, { sizeBytes, sha256, uploadedAt: new Date() }, this.quota)
       await this.metadata.syncCommitted()
       this.options.transfers?.uploaded(sizeBytes)
       return ready
@@ -162,13 +173,17 @@ export class FileService {
     return url
   }
 
-  async list(userId: string, query: { limit: number; cursor?: string; type?: string }): Promise<FilePage> {
+  async list(
+    userId: string,
+    query: { limit: number; cursor?: string; type?: string; grantedTo?: { keyId: string; at: Date } },
+  ): Promise<FilePage> {
     const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
     const kinds = query.type === undefined ? undefined : query.type.split(',').flatMap(kindsMatchingFilter)
     const files = await this.metadata.files.listReady(userId, {
       limit: query.limit + 1,
       ...(after ? { after } : {}),
       ...(kinds ? { kinds } : {}),
+      ...(query.grantedTo ? { grantedTo: query.grantedTo } : {}),
     })
     const page = files.slice(0, query.limit)
     const last = page.at(-1)
@@ -220,6 +235,15 @@ export class FileService {
     }
   }
 
+  /** Refuses before reading when even `minimumBytes` more, or one more file, would pass the user's limits. */
+  private async checkQuotaRoom(userId: string, minimumBytes: number): Promise<void> {
+    const usage = await this.metadata.users.usage(userId)
+    const limits = { maxBytes: usage.maxBytes ?? this.quota.maxBytes, maxFiles: usage.maxFiles ?? this.quota.maxFiles }
+    if (usage.usedFiles + 1 > limits.maxFiles || usage.usedBytes + minimumBytes > limits.maxBytes) {
+      throw quotaError(new QuotaExceededError(usage, limits, minimumBytes), 'at least ')
+    }
+  }
+
   private allowedTypeFor(fileName: string): FileTypeInfo {
     const extension = extensionOf(fileName)
     const kind = kindOfExtension(extension)
@@ -253,6 +277,7 @@ export class FileService {
 
   private translateUploadError(error: unknown): Error {
     if (error instanceof AppError) return error
+    if (error instanceof QuotaExceededError) return quotaError(error)
     if (error instanceof BlobStorageFullError) return ERRORS.insufficientStorage()
     const message = error instanceof Error ? error.message : ''
     if (/terminated early|Unexpected end|aborted|premature close/i.test(message) || (error as NodeJS.ErrnoException).code === 'ECONNRESET') {
@@ -260,6 +285,18 @@ export class FileService {
     }
     return error instanceof Error ? error : ERRORS.internal(error)
   }
+}
+
+/** QUOTA_EXCEEDED with the numbers: what the user has, what they may have, and what this upload needed. */
+function quotaError(error: QuotaExceededError, sizePrefix = ''): AppError {
+  const { usage, limits, incomingBytes } = error
+  const unlimited = (n: number) => (n >= Number.MAX_SAFE_INTEGER ? 'unlimited' : String(n))
+  if (usage.usedFiles + 1 > limits.maxFiles) {
+    return ERRORS.quotaExceeded(`File quota exceeded: you have ${usage.usedFiles} of ${unlimited(limits.maxFiles)} files; delete some to upload more`)
+  }
+  return ERRORS.quotaExceeded(
+    `Storage quota exceeded: this upload of ${sizePrefix}${incomingBytes} bytes would bring you to ${usage.usedBytes + incomingBytes} of ${unlimited(limits.maxBytes)} bytes (you use ${usage.usedBytes})`,
+  )
 }
 
 function encodeCursor(file: StoredFile): string {

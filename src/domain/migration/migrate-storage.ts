@@ -15,6 +15,8 @@ export interface MigrationReport {
   /** Already at the target with the same SHA-256: a resumed run skips them. */
   skippedFiles: number
   copiedTokens: number
+  /** API keys the target lacked. */
+  copiedKeys: number
   failures: Array<{ fileId: string; reason: string }>
 }
 
@@ -23,8 +25,9 @@ const CARRIED_SETTINGS = ['url_secret']
 const PAGE = 200
 
 /**
- * Copies every ready file (bytes and metadata), every token and the shared settings from
- * one storage to another. Each blob is verified against its recorded SHA-256 while it
+ * Copies every ready file (bytes and metadata), every token and API key, users' own quotas
+ * and WeChat links, and the shared settings from one storage to another (grants, being
+ * short-lived, and the audit log stay behind). Each blob is verified against its recorded SHA-256 while it
  * streams; a row is written only after its blob is safely stored, so an interrupted run
  * can simply be run again and picks up where it stopped.
  */
@@ -33,7 +36,7 @@ export async function migrateStorage(
   to: Storage,
   onFile: (file: StoredFile, outcome: 'copied' | 'skipped' | 'failed') => void = () => {},
 ): Promise<MigrationReport> {
-  const report: MigrationReport = { copiedFiles: 0, copiedBytes: 0, skippedFiles: 0, copiedTokens: 0, failures: [] }
+  const report: MigrationReport = { copiedFiles: 0, copiedBytes: 0, skippedFiles: 0, copiedTokens: 0, copiedKeys: 0, failures: [] }
 
   for (const key of CARRIED_SETTINGS) {
     const value = await from.metadata.settings.getOrCreate(key, () => '')
@@ -44,6 +47,13 @@ export async function migrateStorage(
     await to.metadata.tokens.insert(token)
     report.copiedTokens += 1
   }
+  for (const key of await from.metadata.apiKeys.list()) {
+    if (await to.metadata.apiKeys.findById(key.id)) continue
+    await to.metadata.apiKeys.insert(key)
+    report.copiedKeys += 1
+  }
+  // Users' own limits and WeChat links; usage follows from the files as importReady counts them.
+  await to.metadata.users.importAll(await from.metadata.users.exportAll(), new Date())
 
   for (let afterId: string | undefined; ; ) {
     const page = await from.metadata.files.listAllReady({ limit: PAGE, ...(afterId ? { afterId } : {}) })
@@ -64,7 +74,11 @@ export async function migrateStorage(
         onFile(file, 'failed')
       }
     }
-    if (page.length < PAGE) return report
+    if (page.length < PAGE) {
+      // Whatever an earlier, interrupted run left, usage now matches the files exactly.
+      await to.metadata.users.recountUsage(new Date())
+      return report
+    }
     afterId = page.at(-1)!.id
   }
 }

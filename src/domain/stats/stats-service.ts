@@ -1,8 +1,8 @@
 import { access, constants } from 'node:fs/promises'
 import type { BlobStore } from '../../blob/blob-store.js'
-import type { DailyUsage, FileTotals, JobRun, MetadataStore, StoredFile } from '../../db/metadata-store.js'
+import type { DailyTraffic, FileTotals, JobRun, MetadataStore, StoredFile } from '../../db/metadata-store.js'
 import type { OperationsJob } from '../operations/exclusive-run.js'
-import { utcDay, type UsageRecorder } from './usage-recorder.js'
+import { utcDay, type TrafficRecorder } from './traffic-recorder.js'
 
 export interface JobStatus {
   /** The newest run, whatever its outcome. */
@@ -28,7 +28,7 @@ export interface CabinetStats {
     readonly minFreeBytes: number
   }
   /** The last 30 UTC days with traffic, oldest first. */
-  readonly perDay: readonly DailyUsage[]
+  readonly perDay: readonly DailyTraffic[]
   readonly jobs: Readonly<Record<OperationsJob, JobStatus>>
 }
 
@@ -36,7 +36,7 @@ export interface StatsOptions {
   readonly minFreeBytes: number
   readonly schedules: Readonly<Record<OperationsJob, string | undefined>>
   /** This instance's unflushed counters, written first so the numbers include them. */
-  readonly recorder?: UsageRecorder
+  readonly recorder?: TrafficRecorder
 }
 
 const DAYS = 30
@@ -58,7 +58,7 @@ export class StatsService {
       this.metadata.stats.largest(TOP),
       this.metadata.sizeBytes(),
       this.blobs.availableBytes(),
-      this.metadata.usage.list(utcDay(now.getTime() - (DAYS - 1) * 86_400_000)),
+      this.metadata.traffic.list(utcDay(now.getTime() - (DAYS - 1) * 86_400_000)),
       this.jobStatus('cleanup'),
       this.jobStatus('backup'),
     ])

@@ -19,6 +19,7 @@ export default function createFileUrlRoute(app: App, deps: RouteDeps): void {
     '/api/files/:id/url',
     {
       onRequest: deps.authenticate,
+      config: { keyScope: 'files:read' },
       // An empty POST (no body at all) means "defaults".
       preValidation: async (request) => {
         request.body ??= {}
@@ -29,12 +30,15 @@ export default function createFileUrlRoute(app: App, deps: RouteDeps): void {
         security: bearerSecurity,
         params: FileIdParams,
         body: Body,
-        response: { 200: SignedUrlSchema, ...errorResponses(400, 401, 404) },
+        response: { 200: SignedUrlSchema, ...errorResponses(400, 401, 403, 404) },
       },
     },
     async (request) => {
-      const file = await deps.files.getForUser(request.params.id, request.caller.userId)
-      const { expires, signature } = deps.urlSigner.sign(file.id, request.body.expires_in ?? signedUrlTtlSeconds)
+      const { file, until } = await deps.access.readableUntil(request.params.id, request.caller, { ip: request.ip }, 'file.url')
+      // A key's link must not outlive its grant.
+      const requested = request.body.expires_in ?? signedUrlTtlSeconds
+      const ttl = until ? Math.max(1, Math.min(requested, Math.floor((until.getTime() - Date.now()) / 1000))) : requested
+      const { expires, signature } = deps.urlSigner.sign(file.id, ttl)
       const origin = publicUrl ?? `${request.protocol}://${request.host}`
       const inline = request.body.inline ? '&inline=1' : ''
       return {

@@ -11,11 +11,11 @@ export default function deleteFileRoute(app: App, deps: RouteDeps): void {
         tags: ['files'],
         security: bearerSecurity,
         params: FileIdParams,
-        response: { 204: { description: 'Deleted', type: 'null' }, ...errorResponses(401, 404) },
+        response: { 204: { description: 'Deleted', type: 'null' }, ...errorResponses(401, 403, 404) },
       },
     },
     async (request, reply) => {
-      await deps.files.delete(request.params.id, request.caller.userId)
+      await deps.access.delete(request.params.id, request.caller, { ip: request.ip })
       return reply.status(204).send()
     },
   )

@@ -89,7 +89,7 @@ export default function downloadFileRoute(app: App, deps: RouteDeps): void {
         200: { description: 'The file bytes', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
         206: { description: 'The requested byte range' },
         304: { description: 'Not modified since the cached copy (ETag / Last-Modified)' },
-        ...errorResponses(401, 403, 404, 416),
+        ...errorResponses(401, 403, 404, 416, 429),
       },
     },
     handler: async (request, reply) => {
@@ -100,7 +100,7 @@ export default function downloadFileRoute(app: App, deps: RouteDeps): void {
         deps.urlSigner.verify(id, expires ?? '', sig ?? '')
         file = await deps.files.getById(id)
       } else {
-        file = await deps.files.getForUser(id, request.caller.userId)
+        file = await deps.access.readable(id, request.caller, { ip: request.ip }, 'file.download')
       }
       return sendFile(request, reply, deps.files, file, inline === '1')
     },

@@ -11,11 +11,11 @@ export default function getFileMetaRoute(app: App, deps: RouteDeps): void {
         tags: ['files'],
         security: bearerSecurity,
         params: FileIdParams,
-        response: { 200: FileSchema, ...errorResponses(401, 404) },
+        response: { 200: FileSchema, ...errorResponses(401, 403, 404) },
       },
     },
     async (request) => {
-      return toFileJson(await deps.files.getForUser(request.params.id, request.caller.userId))
+      return toFileJson(await deps.access.readable(request.params.id, request.caller, { ip: request.ip }, 'file.meta'))
     },
   )
 }

@@ -21,15 +21,15 @@ export default function listFilesRoute(app: App, deps: RouteDeps): void {
     {
       onRequest: deps.authenticate,
       schema: {
-        summary: 'The caller\'s files, newest first, with cursor pagination',
+        summary: 'The caller\'s files, newest first, with cursor pagination (for an API key: its own and those granted to it)',
         tags: ['files'],
         security: bearerSecurity,
         querystring: ListQuery,
-        response: { 200: FilePageSchema, ...errorResponses(400, 401) },
+        response: { 200: FilePageSchema, ...errorResponses(400, 401, 403) },
       },
     },
     async (request) => {
-      const page = await deps.files.list(request.caller.userId, request.query)
+      const page = await deps.access.list(request.caller, { ip: request.ip }, request.query)
       return { files: page.files.map(toFileJson), next_cursor: page.nextCursor ?? null }
     },
   )

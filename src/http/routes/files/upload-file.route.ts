@@ -27,17 +27,17 @@ export default function uploadFileRoute(app: App, deps: RouteDeps): void {
         tags: ['files'],
         consumes: ['multipart/form-data'],
         security: bearerSecurity,
-        response: { 200: FileSchema, ...errorResponses(400, 401, 413, 415, 507) },
+        response: { 200: FileSchema, ...errorResponses(400, 401, 403, 413, 415, 429, 507) },
       },
       config: { openapiBody: UploadBodyDoc },
     },
     async (request) => {
       const declared = declaredLength(request)
-      await deps.files.checkUploadAdmissible(declared, MULTIPART_OVERHEAD_BYTES)
+      await deps.files.checkUploadAdmissible(declared, MULTIPART_OVERHEAD_BYTES, request.caller.userId)
       if (!request.headers['content-type']?.toLowerCase().startsWith('multipart/form-data')) throw ERRORS.noFile()
       const part = await readMultipartFile(request.raw, 'file', { maxFileBytes: deps.config.maxFileBytes })
       if (!part) throw ERRORS.noFile()
-      const stored = await deps.files.upload({ userId: request.caller.userId, fileName: part.fileName, body: part.stream })
+      const stored = await deps.access.upload(request.caller, { ip: request.ip }, { fileName: part.fileName, body: part.stream })
       return toFileJson(stored)
     },
   )

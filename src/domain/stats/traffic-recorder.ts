@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { DailyUsage, UsageRepository } from '../../db/metadata-store.js'
+import type { DailyTraffic, TrafficRepository } from '../../db/metadata-store.js'
 import type { TransferObserver } from '../files/file-service.js'
 
 type Counts = { uploads: number; uploadBytes: number; downloads: number; downloadBytes: number }
@@ -14,7 +14,7 @@ export function utcDay(ms: number): string {
  * seconds (and on stop): the download path pays an increment, never a database write. A crash
  * loses at most one interval's counts.
  */
-export class UsageRecorder implements TransferObserver {
+export class TrafficRecorder implements TransferObserver {
   private pending = new Map<string, Counts>()
   private timer: NodeJS.Timeout | undefined
   private flushing: Promise<void> = Promise.resolve()
@@ -23,7 +23,7 @@ export class UsageRecorder implements TransferObserver {
   private dayEndsAtMs = 0
 
   constructor(
-    private readonly usage: UsageRepository,
+    private readonly traffic: TrafficRepository,
     private readonly options: { flushIntervalMs: number; logger: Logger; now?: () => number },
   ) {}
 
@@ -56,12 +56,12 @@ export class UsageRecorder implements TransferObserver {
       const batch = this.pending
       this.pending = new Map()
       for (const [day, counts] of batch) {
-        const usage: DailyUsage = { day, ...counts }
+        const traffic: DailyTraffic = { day, ...counts }
         try {
-          await this.usage.add(usage)
+          await this.traffic.add(traffic)
         } catch (error) {
           // Kept for the next flush rather than lost.
-          this.options.logger.warn({ err: error }, 'could not record usage counters; retrying later')
+          this.options.logger.warn({ err: error }, 'could not record traffic counters; retrying later')
           const again = this.pending.get(day) ?? { uploads: 0, uploadBytes: 0, downloads: 0, downloadBytes: 0 }
           for (const key of Object.keys(again) as Array<keyof Counts>) again[key] += counts[key]
           this.pending.set(day, again)

@@ -1,0 +1,96 @@
+import rateLimit, { normalizeIP } from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
+import type { RateLimitConfig } from '../../config.js'
+import type { RateLimitRepository } from '../../db/metadata-store.js'
+import { ERRORS } from '../../errors.js'
+
+/** The routes that are limited, and what each kind of request is called in the 429 message. */
+const LIMITED_ROUTES: ReadonlyArray<{ methods: readonly string[]; url: string; kind: 'uploads' | 'downloads' | 'logins' }> = [
+  { methods: ['POST'], url: '/api/files/upload', kind: 'uploads' },
+  { methods: ['GET', 'HEAD'], url: '/api/files/:id', kind: 'downloads' },
+  { methods: ['POST'], url: '/api/auth/wechat', kind: 'logins' },
+  { methods: ['POST'], url: '/api/auth/dev', kind: 'logins' },
+]
+
+type Limiter = ReturnType<FastifyInstance['createRateLimit']>
+
+/**
+ * The @fastify/rate-limit store for several instances: counters in the shared database, one
+ * atomic statement per hit.
+ */
+function sharedStore(counters: RateLimitRepository) {
+  return class SharedRateLimitStore {
+    incr(key: string, callback: (error: Error | null, result?: { current: number; ttl: number }) => void, timeWindow: number): void {
+      const now = new Date()
+      counters.hit(key, timeWindow, now).then(
+        ({ hits, resetAt }) => callback(null, { current: hits, ttl: Math.max(0, resetAt.getTime() - now.getTime()) }),
+        (error: Error) => callback(error),
+      )
+    }
+
+    child(): SharedRateLimitStore {
+      return this
+    }
+  }
+}
+
+function asArray<T>(hooks: T | T[] | undefined): T[] {
+  return hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]
+}
+
+/**
+ * Per-IP and per-user limits on uploads, downloads and sign-ins (fixed windows; 0 turns a limit off).
+ * The IP limit runs first, before the token is looked up; the user limit after authentication (a
+ * signed-URL download has no user, so only its IP counts). On SQLite, a single instance, counters live
+ * in process memory; on PostgreSQL, `counters` keeps them in the database so every instance shares them.
+ * Must be installed before the routes are added.
+ */
+export async function installRateLimits(app: FastifyInstance, limits: RateLimitConfig, counters?: RateLimitRepository): Promise<void> {
+  const perKind = {
+    uploads: { ip: limits.uploadsPerIp, user: limits.uploadsPerUser },
+    downloads: { ip: limits.downloadsPerIp, user: limits.downloadsPerUser },
+    logins: { ip: limits.loginsPerIp, user: 0 },
+  }
+  if (Object.values(perKind).every((kind) => kind.ip === 0 && kind.user === 0)) return
+  await app.register(rateLimit, {
+    global: false,
+    timeWindow: limits.windowMs,
+    ...(counters ? { store: sharedStore(counters) } : { cache: 20_000 }),
+  })
+
+  const windowText = limits.windowMs % 60_000 === 0 ? `${limits.windowMs / 60_000} min` : `${limits.windowMs / 1000} s`
+  const check = async (limiter: Limiter, request: FastifyRequest, what: string) => {
+    const result = await limiter(request)
+    if (!result.isAllowed && result.isExceeded) {
+      throw ERRORS.rateLimited(`Too many ${what}: at most ${result.max} per ${windowText}; retry in ${result.ttlInSeconds} s`, Math.max(1, result.ttlInSeconds))
+    }
+  }
+  const limiterFor = (max: number, key: (request: FastifyRequest) => string) =>
+    app.createRateLimit({ max, timeWindow: limits.windowMs, keyGenerator: key })
+
+  const hooks = new Map<string, { onRequest?: onRequestHookHandler; preHandler?: preHandlerHookHandler }>()
+  for (const kind of ['uploads', 'downloads', 'logins'] as const) {
+    const { ip, user } = perKind[kind]
+    const ipLimiter = ip > 0 ? limiterFor(ip, (request) => `${kind}:ip:${normalizeIP(request.ip)}`) : undefined
+    const userLimiter = user > 0 ? limiterFor(user, (request) => `${kind}:user:${request.caller.userId}`) : undefined
+    hooks.set(kind, {
+      ...(ipLimiter ? { onRequest: async (request: FastifyRequest) => check(ipLimiter, request, `${kind} from this address`) } : {}),
+      ...(userLimiter
+        ? {
+            preHandler: async (request: FastifyRequest) => {
+              if (request.caller) await check(userLimiter, request, `${kind} for this user`)
+            },
+          }
+        : {}),
+    })
+  }
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const methods = asArray(route.method)
+    const limited = LIMITED_ROUTES.find((r) => r.url === route.url && methods.some((m) => r.methods.includes(m)))
+    const hook = limited && hooks.get(limited.kind)
+    if (!hook) return
+    if (hook.onRequest) route.onRequest = [hook.onRequest, ...asArray(route.onRequest)]
+    if (hook.preHandler) route.preHandler = [...asArray(route.preHandler), hook.preHandler]
+  })
+}

@@ -12,13 +12,17 @@ import type { SessionService } from './domain/auth/session-service.js'
 import type { UrlSigner } from './domain/auth/signed-url.js'
 import type { TokenService } from './domain/auth/token-service.js'
 import type { FileService } from './domain/files/file-service.js'
+import type { Readiness, StatsService } from './domain/stats/stats-service.js'
 import type { QuotaService } from './domain/users/quota-service.js'
-import { ERRORS } from './errors.js'
+import { ERRORS, isAppError } from './errors.js'
 import { createAuthenticate } from './http/authenticate.js'
 import { installErrorHandler } from './http/error-handler.js'
 import { installRateLimits } from './http/plugins/rate-limits.js'
 import { installSecurityHeaders } from './http/plugins/security-headers.js'
 import type { App, RouteDeps } from './http/route-deps.js'
+import getStatsRoute from './http/routes/admin/get-stats.route.js'
+import healthRoutes from './http/routes/health/health.route.js'
+import metricsRoute from './http/routes/health/metrics.route.js'
 import devLoginRoute from './http/routes/auth/dev-login.route.js'
 import getMeRoute from './http/routes/auth/get-me.route.js'
 import logoutRoute from './http/routes/auth/logout.route.js'
@@ -30,10 +34,12 @@ import downloadFileRoute from './http/routes/files/download-file.route.js'
 import getFileMetaRoute from './http/routes/files/get-file-meta.route.js'
 import { GrantSchema } from './http/routes/files/grant-schemas.js'
 import listFilesRoute from './http/routes/files/list-files.route.js'
+import updateFileRoute from './http/routes/files/update-file.route.js'
 import listGrantsRoute from './http/routes/files/list-grants.route.js'
 import revokeGrantRoute from './http/routes/files/revoke-grant.route.js'
 import uploadFileRoute from './http/routes/files/upload-file.route.js'
-import { ErrorSchema, FileSchema } from './http/schemas.js'
+import { ErrorSchema, FileSchema, StatsSchema } from './http/schemas.js'
+import type { Metrics } from './metrics.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -48,6 +54,9 @@ export interface AppDeps {
   readonly files: FileService
   readonly tokens: TokenService
   readonly urlSigner: UrlSigner
+  readonly stats: StatsService
+  readonly readiness: Readiness
+  readonly metrics: Metrics
   readonly keys: ApiKeyService
   readonly access: FileAccess
   readonly grants: GrantService
@@ -64,6 +73,10 @@ const ROUTES: ReadonlyArray<(app: App, deps: RouteDeps) => void> = [
   getFileMetaRoute,
   createFileUrlRoute,
   deleteFileRoute,
+  updateFileRoute,
+  getStatsRoute,
+  healthRoutes,
+  metricsRoute,
   createGrantRoute,
   listGrantsRoute,
   revokeGrantRoute,
@@ -93,6 +106,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandler(app)
   app.addSchema(ErrorSchema)
   app.addSchema(FileSchema)
+  app.addSchema(StatsSchema)
   app.addSchema(GrantSchema)
   await installSecurityHeaders(app, { corsOrigins: config.corsOrigins })
   await installRateLimits(app, config.rateLimits, deps.sharedRateLimits)
@@ -112,13 +126,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (closing) void reply.header('connection', 'close')
     done(null, payload)
   })
+  // Metrics: counters and a histogram per route pattern (never the raw URL), in memory.
+  const { metrics } = deps
   // One line per request; the query string is left out because signed URLs carry their signature there.
   app.addHook('onResponse', (request, reply, done) => {
+    metrics.observeRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000)
     const queryAt = request.url.indexOf('?')
     request.log.info(
       { method: request.method, path: queryAt < 0 ? request.url : request.url.slice(0, queryAt), status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'request',
     )
+    done()
+  })
+
+  // Upload failures by code; onError runs only for requests that fail.
+  app.addHook('onError', (request, _reply, error, done) => {
+    if (request.routeOptions.url === '/api/files/upload') {
+      const status = (error as { statusCode?: number }).statusCode ?? 500
+      metrics.uploadFailed(isAppError(error) ? error.code : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_ERROR')
+    }
     done()
   })
 
@@ -150,6 +176,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     files: deps.files,
     urlSigner: deps.urlSigner,
     authenticate: createAuthenticate(deps.tokens, deps.keys, { trustUserHeader: config.trustUserHeader }),
+    stats: deps.stats,
+    readiness: deps.readiness,
+    metrics: deps.metrics,
     access: deps.access,
     grants: deps.grants,
     sessions: deps.sessions,

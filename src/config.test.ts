@@ -1,5 +1,7 @@
-import { resolve } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { readEnvFile } from './cli/env-file.js'
 import { ConfigError, loadConfig } from './config.js'
 import { KNOWN_EXTENSIONS } from './domain/files/file-types.js'
 
@@ -37,6 +39,13 @@ describe('loadConfig', () => {
       jobPollIntervalMs: 1000,
       jobLeaseMs: 30_000,
       logLevel: 'info',
+      retentionMs: 30 * 86_400_000,
+      cleanupSchedule: '0 3 * * 0',
+      backupSchedule: '0 2 * * *',
+      backupDir: resolve('./data', 'backups'),
+      backupRetentionMs: 14 * 86_400_000,
+      quarantineDir: resolve('./data', 'quarantine'),
+      metricsToken: undefined,
       sessionTtlSeconds: 7 * 86_400,
       devLogin: false,
       wechat: { appId: undefined, secret: undefined, apiBase: 'https://api.weixin.qq.com', timeoutMs: 5000 },
@@ -275,5 +284,61 @@ describe('loadConfig', () => {
 
   it('ignores variables it does not know', () => {
     expect(loadConfig({ PATH: '/usr/bin', CABINET_UNKNOWN: 'x' }).port).toBe(3001)
+  })
+
+  it('reads the operations settings: retention, schedules (or off), backup folder and retention, metrics token', () => {
+    const config = loadConfig({
+      CABINET_DATA_DIR: '/srv/cabinet',
+      CABINET_RETENTION: 'never',
+      CABINET_CLEANUP_SCHEDULE: 'off',
+      CABINET_BACKUP_SCHEDULE: '30 1 * * *',
+      CABINET_BACKUP_DIR: '/var/backups/cabinet',
+      CABINET_BACKUP_RETENTION: '7d',
+      CABINET_METRICS_TOKEN: 'a-long-enough-metrics-token',
+    })
+    expect(config).toMatchObject({
+      retentionMs: undefined,
+      cleanupSchedule: undefined,
+      backupSchedule: '30 1 * * *',
+      backupDir: '/var/backups/cabinet',
+      backupRetentionMs: 7 * 86_400_000,
+      quarantineDir: '/srv/cabinet/quarantine',
+      metricsToken: 'a-long-enough-metrics-token',
+    })
+    expect(loadConfig({ CABINET_RETENTION: '12h' }).retentionMs).toBe(12 * 3_600_000)
+  })
+
+  it('lists every bad operations setting at once', () => {
+    const problems = problemsOf({
+      CABINET_RETENTION: '30 days',
+      CABINET_CLEANUP_SCHEDULE: 'every sunday',
+      CABINET_BACKUP_SCHEDULE: '0 25 * * *',
+      CABINET_BACKUP_RETENTION: 'forever',
+      CABINET_METRICS_TOKEN: 'short',
+    })
+    for (const name of ['CABINET_RETENTION', 'CABINET_CLEANUP_SCHEDULE', 'CABINET_BACKUP_SCHEDULE', 'CABINET_BACKUP_RETENTION', 'CABINET_METRICS_TOKEN']) {
+      expect(problems.some((problem) => problem.startsWith(name))).toBe(true)
+    }
+  })
+})
+
+describe('the deploy/ files', () => {
+  const deploy = (name: string) => readFile(join(import.meta.dirname, '..', 'deploy', name), 'utf8')
+
+  it('agree with each other: a valid configuration, a body limit above Cabinet\'s, writable data and backup folders', async () => {
+    const config = loadConfig(await readEnvFile(join(import.meta.dirname, '..', 'deploy', 'cabinet.env.example')))
+    expect(config).toMatchObject({ host: '127.0.0.1', trustProxy: true, dataDir: '/var/lib/cabinet', backupDir: '/var/backups/cabinet' })
+    const nginx = await deploy('nginx/cabinet.conf')
+    const bodyLimitMiB = Number(/client_max_body_size (\d+)m;/.exec(nginx)?.[1])
+    // Above the file limit by at least the multipart framing Cabinet allows for (64 KiB).
+    expect(bodyLimitMiB * MIB).toBeGreaterThanOrEqual(config.maxFileBytes + 64 * 1024)
+    expect(nginx).toContain(`server 127.0.0.1:${config.port};`)
+    expect(nginx).toContain('proxy_request_buffering off;')
+    const unit = await deploy('cabinet.service')
+    const writable = /^ReadWritePaths=(.*)$/m.exec(unit)?.[1]?.split(' ')
+    expect(writable).toEqual(expect.arrayContaining([config.dataDir, config.backupDir]))
+    for (const option of ['ProtectSystem=strict', 'UMask=0027', 'NoNewPrivileges=yes', 'User=cabinet', 'EnvironmentFile=/etc/cabinet/cabinet.env']) {
+      expect(unit).toContain(option)
+    }
   })
 })

@@ -1,6 +1,8 @@
 import { resolve } from 'node:path'
+import { Cron } from 'croner'
 import { z } from 'zod'
 import { kindOfExtension, KNOWN_EXTENSIONS } from './domain/files/file-types.js'
+import { parseDurationMs } from './duration.js'
 
 const MIB = 1024 * 1024
 
@@ -56,6 +58,20 @@ export interface Config {
   /** How long shutdown waits for in-flight requests before closing them. */
   readonly shutdownGraceMs: number
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** How long a file is kept after upload unless its owner has their own retention or it is pinned; undefined: forever. */
+  readonly retentionMs: number | undefined
+  /** Cron expression (server's local time) for the retention clean-up; undefined: not scheduled. */
+  readonly cleanupSchedule: string | undefined
+  /** Cron expression for the backup; undefined: not scheduled. */
+  readonly backupSchedule: string | undefined
+  /** Where `cabinet backup` and scheduled backups write their archives (a local folder on every backend). */
+  readonly backupDir: string
+  /** Archives older than this are removed after each successful backup. */
+  readonly backupRetentionMs: number
+  /** Where `cabinet verify --repair` moves what it is unsure of, instead of deleting it. */
+  readonly quarantineDir: string
+  /** When set, GET /metrics needs `Authorization: Bearer <this>`; else it is open (keep it off the Internet at nginx). */
+  readonly metricsToken: string | undefined
   /** Lifetime of a token issued by a sign-in (WeChat or dev). */
   readonly sessionTtlSeconds: number
   /** `POST /api/auth/dev` signs anyone in as any user: for trying Cabinet out only. */
@@ -115,6 +131,33 @@ const optionalText = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v === '' ? undefined : v))
+
+function duration(fallback: string) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((v) => parseDurationMs(v))
+    .pipe(z.number({ message: 'must be a duration like 30d, 12h, 10m or 5s' }))
+}
+
+/** A cron expression croner accepts (5 fields, or 6 with seconds), or `off`. */
+function cronOrOff(fallback: string) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((v) => v.trim())
+    .refine((v) => v === 'off' || isCronExpression(v), { message: 'must be a cron expression such as "0 3 * * 0", or off' })
+    .transform((v) => (v === 'off' ? undefined : v))
+}
+
+function isCronExpression(expression: string): boolean {
+  try {
+    new Cron(expression, { paused: true }).stop()
+    return true
+  } catch {
+    return false
+  }
+}
 
 const EnvSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -191,6 +234,17 @@ const EnvSchema = z.object({
   ),
   CABINET_AUDIT_RETENTION_DAYS: wholeNumber(0, 36_500).default(180),
   CABINET_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  CABINET_RETENTION: z
+    .string()
+    .default('30d')
+    .transform((v) => (v.trim() === 'never' ? ('never' as const) : parseDurationMs(v)))
+    .pipe(z.union([z.literal('never'), z.number()], { message: 'must be a duration like 30d, 12h, 10m, 5s, or never' })),
+  CABINET_CLEANUP_SCHEDULE: cronOrOff('0 3 * * 0'),
+  CABINET_BACKUP_SCHEDULE: cronOrOff('0 2 * * *'),
+  CABINET_BACKUP_DIR: optionalText,
+  CABINET_BACKUP_RETENTION: duration('14d'),
+  CABINET_QUARANTINE_DIR: optionalText,
+  CABINET_METRICS_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
 })
 
 /** Parses the environment; throws a ConfigError listing every bad variable at once. */
@@ -261,6 +315,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     jobPollIntervalMs: e.CABINET_JOB_POLL_INTERVAL_MS,
     jobLeaseMs: e.CABINET_JOB_LEASE_MS,
     logLevel: e.CABINET_LOG_LEVEL,
+    retentionMs: e.CABINET_RETENTION === 'never' ? undefined : e.CABINET_RETENTION,
+    cleanupSchedule: e.CABINET_CLEANUP_SCHEDULE,
+    backupSchedule: e.CABINET_BACKUP_SCHEDULE,
+    backupDir: resolve(e.CABINET_BACKUP_DIR ?? resolve(dataDir, 'backups')),
+    backupRetentionMs: e.CABINET_BACKUP_RETENTION,
+    quarantineDir: resolve(e.CABINET_QUARANTINE_DIR ?? resolve(dataDir, 'quarantine')),
+    metricsToken: e.CABINET_METRICS_TOKEN,
     sessionTtlSeconds: e.CABINET_SESSION_TTL_SECONDS,
     devLogin: e.CABINET_DEV_LOGIN,
     wechat: {

@@ -26,6 +26,7 @@ export const ERRORS = {
     new AppError('UPLOAD_INCOMPLETE', 400, 'The upload ended before the whole file arrived', { cause }),
   unauthorized: (message = 'Missing or invalid credentials: send Authorization: Bearer <token>') =>
     new AppError('UNAUTHORIZED', 401, message, { headers: { 'www-authenticate': 'Bearer' } }),
+  forbidden: (message = 'This route needs an admin token (cabinet token create --admin) or an API key with the admin scope') => new AppError('FORBIDDEN', 403, message),
   urlExpired: () => new AppError('URL_EXPIRED', 403, 'This download link has expired'),
   badSignature: () => new AppError('BAD_SIGNATURE', 403, 'This download link is not valid'),
   fileNotFound: () => new AppError('FILE_NOT_FOUND', 404, 'File not found'),
@@ -73,6 +74,7 @@ export const ERRORS = {
   wechatError: (detail: string, cause?: unknown) => new AppError('WECHAT_ERROR', 502, `WeChat sign-in failed: ${detail}`, { cause }),
   internal: (cause?: unknown) => new AppError('INTERNAL_ERROR', 500, 'Internal server error', { cause }),
   serviceUnavailable: (message: string) => new AppError('SERVICE_UNAVAILABLE', 503, message),
+  notReady: (problems: readonly string[]) => new AppError('NOT_READY', 503, `Not ready: ${problems.join('; ')}`),
 } as const
 
 export function isAppError(error: unknown): error is AppError {

@@ -3,11 +3,10 @@ import { hostname } from 'node:os'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp } from './app.js'
-import { LocalBlobStore } from './blob/local-blob-store.js'
 import type { Config } from './config.js'
+import { openBlobStore } from './blob/open-blob-store.js'
 import { openMetadataStore } from './db/open-metadata-store.js'
 import type { MetadataStore } from './db/metadata-store.js'
-import type { BlobStore } from './blob/blob-store.js'
 import { ApiKeyService } from './domain/auth/api-key-service.js'
 import { AuditLog } from './domain/auth/audit-log.js'
 import { FileAccess } from './domain/auth/file-access.js'
@@ -18,27 +17,22 @@ import { TokenService } from './domain/auth/token-service.js'
 import { FileService } from './domain/files/file-service.js'
 import { QuotaService } from './domain/users/quota-service.js'
 import { JobRunner } from './jobs/job-runner.js'
+import { operationsJobHandlers, scheduleOperations } from './jobs/operations.job.js'
 import { RECOVER_INTERRUPTED, recoverInterruptedJob, scheduleRecovery } from './jobs/recover-interrupted.job.js'
+import { BackupService } from './domain/backup/backup-service.js'
+import type { ExclusiveRunDeps } from './domain/operations/exclusive-run.js'
+import { RetentionCleanup } from './domain/retention/retention-cleanup.js'
+import { Readiness, StatsService } from './domain/stats/stats-service.js'
+import { TrafficRecorder } from './domain/stats/traffic-recorder.js'
+import { Metrics } from './metrics.js'
 import { loadUrlSecret } from './url-secret.js'
 import { Jscode2SessionClient } from './wechat/jscode2session-client.js'
 
-export { openMetadataStore }
+// Kept importable from here; they live beside their adapters so that commands can open storage without the server.
+export { openBlobStore, openMetadataStore }
 
-/** The blob adapter the configuration names. */
-export async function openBlobStore(config: Pick<Config, 'blobs'>): Promise<BlobStore> {
-  const { blobs } = config
-  if (blobs.kind === 'local') return LocalBlobStore.create({ rootDir: blobs.rootDir })
-  // Loaded only when used: the AWS SDK alone adds about 30 MB to every process.
-  const { S3BlobStore } = await import('./blob/s3-blob-store.js')
-  return S3BlobStore.create({
-    region: blobs.region,
-    bucket: blobs.bucket,
-    accessKeyId: blobs.accessKeyId,
-    secretAccessKey: blobs.secretAccessKey,
-    forcePathStyle: blobs.forcePathStyle,
-    ...(blobs.endpoint ? { endpoint: blobs.endpoint } : {}),
-  })
-}
+/** How often an instance adds its upload/download counts to the shared daily table. */
+const TRAFFIC_FLUSH_INTERVAL_MS = 5_000
 
 export interface RunningServer {
   readonly app: FastifyInstance
@@ -65,10 +59,22 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await metadata.close()
     throw error
   })
+  const metrics = new Metrics()
+  const traffic = new TrafficRecorder(metadata.traffic, { flushIntervalMs: TRAFFIC_FLUSH_INTERVAL_MS, logger })
   const files = new FileService(metadata, blobs, {
     ...config,
     quota: config.quota,
     redirectDownloads: config.blobs.kind === 's3' && config.blobs.redirectDownloads,
+    transfers: {
+      uploaded(bytes) {
+        metrics.uploaded(bytes)
+        traffic.uploaded(bytes)
+      },
+      downloaded(bytes) {
+        metrics.downloaded(bytes)
+        traffic.downloaded(bytes)
+      },
+    },
   }, logger)
   const tokens = new TokenService(metadata.tokens)
   const keys = new ApiKeyService(metadata.apiKeys)
@@ -87,6 +93,23 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const sessions = new SessionService(tokens, metadata.users, wechatClient, config, logger)
   const urlSigner = new UrlSigner(await loadUrlSecret(config.urlSecret, metadata.settings))
   const instanceId = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`
+  const exclusive: ExclusiveRunDeps = {
+    locks: metadata.locks,
+    jobRuns: metadata.jobRuns,
+    instance: instanceId,
+    lockTtlMs: config.jobLeaseMs,
+    logger,
+    onFinished: (job, outcome) => metrics.jobFinished(job, outcome),
+  }
+  const schedules = { cleanup: config.cleanupSchedule, backup: config.backupSchedule }
+  const operations = operationsJobHandlers(
+    exclusive,
+    {
+      cleanup: (signal) => new RetentionCleanup(metadata, files, logger).run({ retentionMs: config.retentionMs, dryRun: false, signal }),
+      backup: (signal) => new BackupService(metadata, blobs, logger).create({ dir: config.backupDir, retentionMs: config.backupRetentionMs, signal }),
+    },
+    (['cleanup', 'backup'] as const).filter((job) => schedules[job] !== undefined),
+  )
   const jobs = new JobRunner(metadata.jobs, {
     workerId: instanceId,
     handlers: {
@@ -100,6 +123,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         auditRetentionDays: config.auditRetentionDays,
         rateLimits: metadata.rateLimits,
       }),
+      ...operations,
     },
     pollIntervalMs: config.jobPollIntervalMs,
     leaseMs: config.jobLeaseMs,
@@ -107,7 +131,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   })
   jobs.start()
   const stopRecovery = await scheduleRecovery(metadata.jobs, Math.min(config.uploadTimeoutMs, 5 * 60_000), logger)
+  const stopSchedules = scheduleOperations(metadata.jobs, schedules, logger)
+  traffic.start()
 
+  const stats = new StatsService(metadata, blobs, { minFreeBytes: config.minFreeBytes, schedules, recorder: traffic })
+  const readiness = new Readiness(metadata, blobs, { dataDir: config.dataDir, minFreeBytes: config.minFreeBytes })
   const app = await buildApp({
     config,
     logger,
@@ -119,6 +147,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     grants,
     sessions,
     quotas,
+    stats,
+    readiness,
+    metrics,
     // One SQLite instance keeps its counters in memory; PostgreSQL instances share theirs.
     ...(metadata.dialect === 'postgres' ? { sharedRateLimits: metadata.rateLimits } : {}),
   })
@@ -138,10 +169,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const stop = () =>
     (stopping ??= (async () => {
       stopRecovery()
+      stopSchedules()
       await jobs.stop()
       const force = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs)
       await app.close()
       clearTimeout(force)
+      await traffic.stop()
       await metadata.close()
       await blobs.close()
     })())

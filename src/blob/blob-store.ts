@@ -67,9 +67,35 @@ export interface BlobStore {
    * multipart uploads) older than `olderThanMs`; returns how many.
    */
   removeAbandonedWrites?(olderThanMs: number): Promise<number>
+  /**
+   * The writes `removeAbandonedWrites(olderThanMs)` would remove, for `cabinet verify` to report:
+   * temp files on disk, unfinished multipart uploads in a bucket.
+   */
+  listAbandonedWrites?(olderThanMs: number): AsyncIterable<AbandonedWrite>
+  /**
+   * Local disk only: folders and files of the store whose mode is not Cabinet's (0750 folders,
+   * 0640 files). Object storage has no modes, so it has no such method.
+   */
+  findWrongModes?(): AsyncIterable<WrongMode>
+  /** Sets the expected mode on a path `findWrongModes` reported. */
+  fixMode?(path: string): Promise<void>
   /** Bytes still free for new blobs, or undefined when the backend has no such limit (object storage). */
   availableBytes(): Promise<number | undefined>
   close(): Promise<void>
+}
+
+/** A write a crash left behind: a temp file, an unfinished multipart upload. */
+export interface AbandonedWrite {
+  /** `tmp/<name>` on disk, `multipart:<key>` in a bucket. */
+  readonly name: string
+  readonly startedAt: Date
+}
+
+export interface WrongMode {
+  /** Relative to the store's root, e.g. `blobs/ab/<id>`. */
+  readonly path: string
+  readonly mode: number
+  readonly expectedMode: number
 }
 
 export class BlobNotFoundError extends Error {

@@ -7,12 +7,14 @@ import { promisify } from 'node:util'
 import {
   BlobNotFoundError,
   BlobStorageFullError,
+  type AbandonedWrite,
   type BlobCapability,
   type BlobInfo,
   type BlobStore,
   type ByteRange,
   type GetOptions,
   type PutOptions,
+  type WrongMode,
 } from './blob-store.js'
 import { pipe } from '../pipe.js'
 import { resolveInside } from './secure-path.js'
@@ -53,6 +55,7 @@ export class LocalBlobStore implements BlobStore {
   private writtenSinceReading = 0
 
   private constructor(
+    private readonly rootDir: string,
     private readonly blobsDir: string,
     private readonly tmpDir: string,
   ) {}
@@ -64,7 +67,7 @@ export class LocalBlobStore implements BlobStore {
       await mkdir(dir, { recursive: true, mode: DIR_MODE })
       await chmod(dir, DIR_MODE)
     }
-    return new LocalBlobStore(blobsDir, tmpDir)
+    return new LocalBlobStore(options.rootDir, blobsDir, tmpDir)
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
@@ -186,7 +189,41 @@ export class LocalBlobStore implements BlobStore {
     return removed
   }
 
+  async *listAbandonedWrites(olderThanMs: number): AsyncIterable<AbandonedWrite> {
+    const cutoff = Date.now() - olderThanMs
+    for (const name of (await readdir(this.tmpDir)).sort()) {
+      const info = await stat(join(this.tmpDir, name)).catch(() => undefined)
+      if (info && info.mtimeMs <= cutoff) yield { name: `tmp/${name}`, startedAt: info.mtime }
+    }
+  }
+
+  async *findWrongModes(): AsyncIterable<WrongMode> {
+    for (const dir of [this.rootDir, this.blobsDir, this.tmpDir]) {
+      const info = await stat(dir)
+      if ((info.mode & 0o777) !== DIR_MODE) yield { path: relative(this.rootDir, dir) || '.', mode: info.mode & 0o777, expectedMode: DIR_MODE }
+    }
+    yield* this.walkModes(this.blobsDir)
+  }
+
+  async fixMode(path: string): Promise<void> {
+    const absolute = path === '.' ? this.rootDir : join(this.rootDir, path)
+    if (relative(this.rootDir, absolute).startsWith('..')) throw new Error(`Not inside the store: ${path}`)
+    const info = await stat(absolute)
+    await chmod(absolute, info.isDirectory() ? DIR_MODE : FILE_MODE)
+  }
+
   async close(): Promise<void> {}
+
+  private async *walkModes(dir: string): AsyncIterable<WrongMode> {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => [] as Dirent[])
+    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const path = join(dir, entry.name)
+      const expectedMode = entry.isDirectory() ? DIR_MODE : FILE_MODE
+      const info = await stat(path).catch(() => undefined)
+      if (info && (info.mode & 0o777) !== expectedMode) yield { path: relative(this.rootDir, path), mode: info.mode & 0o777, expectedMode }
+      if (entry.isDirectory()) yield* this.walkModes(path)
+    }
+  }
 
   private async *walk(dir: string, prefix: string): AsyncIterable<BlobInfo> {
     let entries: Dirent[]

@@ -17,6 +17,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import {
   BlobNotFoundError,
   BlobStorageFullError,
+  type AbandonedWrite,
   type BlobCapability,
   type BlobInfo,
   type BlobStore,
@@ -393,6 +394,33 @@ export class S3BlobStore implements BlobStore {
       uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined
     } while (keyMarker !== undefined)
     return aborted
+  }
+
+  /** Multipart uploads started more than `olderThanMs` ago and never completed. */
+  async *listAbandonedWrites(olderThanMs: number): AsyncIterable<AbandonedWrite> {
+    const cutoff = Date.now() - olderThanMs
+    let keyMarker: string | undefined
+    let uploadIdMarker: string | undefined
+    do {
+      let page
+      try {
+        page = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
+            ...(uploadIdMarker === undefined ? {} : { UploadIdMarker: uploadIdMarker }),
+          }),
+        )
+      } catch (error) {
+        throw this.translate('list', 'multipart uploads', error)
+      }
+      for (const upload of page.Uploads ?? []) {
+        if (upload.Key === undefined || upload.Initiated === undefined || upload.Initiated.getTime() > cutoff) continue
+        yield { name: `multipart:${upload.Key}`, startedAt: upload.Initiated }
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined
+    } while (keyMarker !== undefined)
   }
 
   async close(): Promise<void> {

@@ -23,6 +23,20 @@ Commands:
   migrate-storage --from <env file> --to <env file> [--json]
                                           Copy every file, token and setting to another storage (e.g. SQLite+disk to
                                           PostgreSQL+S3), verifying each file's SHA-256; safe to run again
+  cleanup [--older-than 30d|never] [--dry-run] [--json]
+                                          Remove files past their retention (CABINET_RETENTION, or the user's own);
+                                          pinned files are kept. Prints files and bytes before, removed and after
+  verify [--repair] [--json]              Check that metadata and blobs agree (sizes, SHA-256, orphans, modes, temp
+                                          files); --repair fixes what is safe and quarantines the rest. Exit 0 if clean
+  backup [--to DIR] [--json]              Write one consistent .tar.gz of the metadata and every blob it references
+                                          (default dir: CABINET_BACKUP_DIR), then prune archives past the retention
+  backup verify <archive> [--json]        Check an archive's every SHA-256 without restoring it
+  restore <archive> [--to DIR] [--json]   Restore into an empty data dir (--to), or into the empty database and bucket
+                                          the environment names; verifies every checksum, then runs verify
+  stats [--json]                          Files and bytes by type and user, disk, largest files, uploads and downloads
+                                          per day, last clean-up and backup (as GET /api/admin/stats)
+  user set-retention --user <id> (--older-than 90d | --never | --default)
+                                          A user's own retention, instead of CABINET_RETENTION
 `
 
 // Loaded on use: a command that needs only the database starts in a fraction of the server's load time.
@@ -33,6 +47,11 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   audit: async (args) => (await import('./audit.js')).auditCommand(args),
   user: async (args) => (await import('./user.js')).userCommand(args),
   'migrate-storage': async (args) => (await import('./migrate-storage.js')).migrateStorageCommand(args),
+  cleanup: async (args) => (await import('./cleanup.js')).cleanupCommand(args),
+  verify: async (args) => (await import('./verify.js')).verifyCommand(args),
+  backup: async (args) => (await import('./backup.js')).backupCommand(args),
+  restore: async (args) => (await import('./backup.js')).restoreCommand(args),
+  stats: async (args) => (await import('./stats.js')).statsCommand(args),
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.js'
 import { QuotaService, type LimitChange, type QuotaStatus } from '../domain/users/quota-service.js'
 import { openMetadataStore } from '../db/open-metadata-store.js'
+import { setRetentionCommand } from './user-retention.js'
 
 function parseLimit(flag: string, text: string | undefined): LimitChange | undefined {
   if (text === undefined) return undefined
@@ -36,8 +37,10 @@ const USER_ACTIONS: Record<string, (quotas: QuotaService, args: string[]) => Pro
 
 export async function userCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args
+  // Retention (issue 6) opens the store itself: it needs no quota service.
+  if (action === 'set-retention') return setRetentionCommand(rest)
   const run = action === undefined ? undefined : USER_ACTIONS[action]
-  if (!run) throw new Error(`usage: cabinet user ${Object.keys(USER_ACTIONS).join('|')}`)
+  if (!run) throw new Error(`usage: cabinet user ${[...Object.keys(USER_ACTIONS), 'set-retention'].join('|')}`)
   const config = loadConfig(process.env)
   const metadata = await openMetadataStore(config)
   try {

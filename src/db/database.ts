@@ -1,3 +1,4 @@
+import type { Generated } from 'kysely'
 
 /** Table types, snake_case as stored; repositories map rows to domain objects. Times are epoch milliseconds. */
 export interface Database {
@@ -6,6 +7,9 @@ export interface Database {
   settings: SettingsTable
   jobs: JobsTable
   locks: LocksTable
+  retention_policies: RetentionPoliciesTable
+  job_runs: JobRunsTable
+  traffic_daily: TrafficDailyTable
   users: UsersTable
   wechat_accounts: WechatAccountsTable
   api_keys: ApiKeysTable
@@ -29,6 +33,8 @@ export interface FilesTable {
   sha256: string | null
   created_at: number
   uploaded_at: number | null
+  /** 1: never expires (PATCH /api/files/:id {pinned:true}). */
+  pinned: Generated<number>
 }
 
 export interface TokensTable {
@@ -76,6 +82,40 @@ export interface LocksTable {
   name: string
   owner: string
   expires_at: number
+}
+
+/** A user's own retention, overriding CABINET_RETENTION; no row means the global one applies. */
+export interface RetentionPoliciesTable {
+  user_id: string
+  /** Null: this user's files never expire. */
+  retention_ms: number | null
+  updated_at: number
+}
+
+/** One run of a clean-up or backup, scheduled or from the CLI, with its outcome. */
+export interface JobRunsTable {
+  id: string
+  job: string
+  triggered_by: 'schedule' | 'cli'
+  /** The cron tick of a scheduled run; unique per job. */
+  scheduled_for: number | null
+  instance: string
+  started_at: number
+  finished_at: number | null
+  outcome: 'running' | 'succeeded' | 'failed' | 'skipped' | 'interrupted'
+  /** JSON: the run's report. */
+  summary: string | null
+  error: string | null
+}
+
+/** Uploads and downloads per UTC day, added to by every instance in batches. */
+export interface TrafficDailyTable {
+  /** YYYY-MM-DD, UTC. */
+  day: string
+  uploads: Generated<number>
+  upload_bytes: Generated<number>
+  downloads: Generated<number>
+  download_bytes: Generated<number>
 }
 
 /**

@@ -12,7 +12,7 @@ import {
 } from './metadata-store.js'
 import { readUsage } from './user.repository.js'
 
-function fileRowToStoredFile(row: Selectable<FilesTable>): StoredFile {
+export function fileRowToStoredFile(row: Selectable<FilesTable>): StoredFile {
   return {
     id: row.id,
     userId: row.user_id,
@@ -24,6 +24,7 @@ function fileRowToStoredFile(row: Selectable<FilesTable>): StoredFile {
     sizeBytes: Number(row.size_bytes ?? 0),
     sha256: row.sha256 ?? '',
     uploadedAt: new Date(Number(row.uploaded_at ?? row.created_at)),
+    pinned: Number(row.pinned) === 1,
   }
 }
 
@@ -176,6 +177,7 @@ export class KyselyFileRepository implements FileRepository {
           sha256: file.sha256,
           created_at: file.uploadedAt.getTime(),
           uploaded_at: file.uploadedAt.getTime(),
+          pinned: file.pinned ? 1 : 0,
         })
         .onConflict((conflict) => conflict.column('id').doNothing())
         .executeTakeFirst()
@@ -183,6 +185,18 @@ export class KyselyFileRepository implements FileRepository {
       if (inserted) await chargeUsage(trx, file.userId, file.sizeBytes, undefined, file.uploadedAt)
       return inserted
     })
+  }
+
+  async setPinned(id: string, userId: string, pinned: boolean): Promise<StoredFile | undefined> {
+    const row = await this.db
+      .updateTable('files')
+      .set({ pinned: pinned ? 1 : 0 })
+      .where('id', '=', id)
+      .where('user_id', '=', userId)
+      .where('status', '=', 'ready')
+      .returningAll()
+      .executeTakeFirst()
+    return row && fileRowToStoredFile(row)
   }
 }
 

@@ -12,6 +12,8 @@ export interface StoredFile {
   readonly sizeBytes: number
   readonly sha256: string
   readonly uploadedAt: Date
+  /** Never expires, whatever the retention. */
+  readonly pinned: boolean
 }
 
 export interface NewPendingFile {
@@ -97,6 +99,8 @@ export interface FileRepository {
   listAllReady(options: { afterId?: string; limit: number }): Promise<StoredFile[]>
   /** Adds a ready file exactly as given (migration), counted in its owner's usage; false when a row with that id already exists. */
   importReady(file: StoredFile): Promise<boolean>
+  /** Pins or unpins a ready file of this user; undefined when there is none (another user's file included). */
+  setPinned(id: string, userId: string, pinned: boolean): Promise<StoredFile | undefined>
 }
 
 export interface TokenRecord {
@@ -254,6 +258,19 @@ export interface MetadataStore {
   readonly files: FileRepository
   readonly tokens: TokenRepository
   readonly settings: SettingsRepository
+  readonly blobReferences: BlobReferenceRepository
+  readonly retention: RetentionRepository
+  readonly jobRuns: JobRunRepository
+  readonly traffic: TrafficRepository
+  readonly stats: StatsRepository
+  /**
+   * Writes one consistent snapshot of the whole database (every table, whoever added it) to the
+   * local file `path`, and returns it with the blobs that snapshot references, read from the same
+   * snapshot: SQLite's online backup API, or `pg_dump` inside an exported REPEATABLE READ snapshot.
+   */
+  snapshot(path: string): Promise<MetadataSnapshot>
+  /** Bytes the metadata takes in its database, or undefined when the database cannot say. */
+  sizeBytes(): Promise<number | undefined>
   readonly users: UserRepository
   readonly apiKeys: ApiKeyRepository
   readonly grants: GrantRepository
@@ -268,4 +285,130 @@ export interface MetadataStore {
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>
   close(): Promise<void>
+}
+
+/** A blob the metadata references: a file's own bytes (and, later, its derived blobs such as thumbnails). */
+export interface BlobReference {
+  readonly key: string
+  /** The file the blob belongs to; deleting the file deletes the blob. */
+  readonly fileId: string
+  /** The owning file's status: only a ready file's blobs must exist; a pending file's may not yet. */
+  readonly fileStatus: FileStatus
+  /** `file` for the file's own bytes; derived blobs (issue 5) name their own role. */
+  readonly role: string
+  /** What the blob must hold, when the metadata records it. */
+  readonly sizeBytes: number | undefined
+  readonly sha256: string | undefined
+}
+
+/**
+ * "The blobs the metadata references", in one place: clean-up, `cabinet verify` and backups go
+ * through it, so a table that adds blobs (thumbnails, extraction results) adds them here and is
+ * neither reported as orphans nor left out of backups nor left behind when its file is deleted.
+ */
+export interface BlobReferenceRepository {
+  /** Every referenced blob, whatever its file's status, one page at a time; no particular order. */
+  list(): AsyncIterable<BlobReference>
+  /** Which of `keys` some row references (any status). */
+  referenced(keys: readonly string[]): Promise<Set<string>>
+  /**
+   * Every blob the file owns, its own bytes first: what must go when the file goes. The hook for
+   * derived blobs (issue 5): today only the file's own key.
+   */
+  ownedBy(file: { readonly id: string; readonly blobKey: string }): Promise<string[]>
+}
+
+/** A user's own retention; `retentionMs` undefined means their files never expire. */
+export interface RetentionPolicy {
+  readonly userId: string
+  readonly retentionMs: number | undefined
+  readonly updatedAt: Date
+}
+
+export interface RetentionRepository {
+  /** Sets the user's own retention: milliseconds, or null for "never expires". */
+  setPolicy(userId: string, retentionMs: number | null, at: Date): Promise<void>
+  /** Back to the global retention; false when the user had no policy of their own. */
+  clearPolicy(userId: string): Promise<boolean>
+  getPolicy(userId: string): Promise<RetentionPolicy | undefined>
+  /**
+   * Ready, unpinned files whose age at `now` exceeds their owner's retention, or `defaultRetentionMs`
+   * for owners without one (undefined: those never expire); in id order after `afterId`.
+   */
+  findExpired(options: { now: Date; defaultRetentionMs: number | undefined; afterId?: string; limit: number }): Promise<StoredFile[]>
+  /** How many files and bytes `findExpired` would yield in all. */
+  countExpired(options: { now: Date; defaultRetentionMs: number | undefined }): Promise<FileTotals>
+  /** Hides a ready, unpinned file for deletion; undefined when it was pinned, deleted or gone meanwhile. */
+  markExpiredDeleting(id: string): Promise<StoredFile | undefined>
+}
+
+export type JobRunOutcome = 'running' | 'succeeded' | 'failed' | 'skipped' | 'interrupted'
+
+/** One run of an operations job (clean-up, backup), scheduled or from the CLI. */
+export interface JobRun {
+  readonly id: string
+  readonly job: string
+  readonly triggeredBy: 'schedule' | 'cli'
+  /** The cron tick of a scheduled run. */
+  readonly scheduledFor: Date | undefined
+  readonly instance: string
+  readonly startedAt: Date
+  readonly finishedAt: Date | undefined
+  readonly outcome: JobRunOutcome
+  /** The run's report, as JSON. */
+  readonly summary: unknown
+  readonly error: string | undefined
+}
+
+export interface JobRunRepository {
+  /**
+   * Records the start of a run. A scheduled run names its tick: undefined when that tick of that
+   * job already has a run, so that each tick runs once however many instances fire it.
+   */
+  start(run: { job: string; triggeredBy: 'schedule' | 'cli'; scheduledFor?: Date; instance: string; startedAt: Date }): Promise<JobRun | undefined>
+  finish(id: string, result: { outcome: Exclude<JobRunOutcome, 'running'>; finishedAt: Date; summary?: unknown; error?: string }): Promise<void>
+  /** Marks the job's other runs still `running` as interrupted (their process died); call while holding the job's lock. */
+  markInterrupted(job: string, exceptId: string, at: Date): Promise<number>
+  /** Newest first. */
+  list(options: { job?: string; limit: number }): Promise<JobRun[]>
+}
+
+/** Uploads and downloads of one UTC day. */
+export interface DailyTraffic {
+  /** YYYY-MM-DD. */
+  readonly day: string
+  readonly uploads: number
+  readonly uploadBytes: number
+  readonly downloads: number
+  readonly downloadBytes: number
+}
+
+export interface TrafficRepository {
+  /** Adds to the day's counters (creating the day), atomically against other instances. */
+  add(traffic: DailyTraffic): Promise<void>
+  /** Days from `fromDay` on, oldest first; days without traffic are absent. */
+  list(fromDay: string): Promise<DailyTraffic[]>
+}
+
+export interface FileTotals {
+  readonly files: number
+  readonly bytes: number
+}
+
+/** Aggregates over ready files, for `cabinet stats` and GET /api/admin/stats. */
+export interface StatsRepository {
+  totals(): Promise<FileTotals & { readonly pinned: number; readonly users: number }>
+  byKind(): Promise<Array<FileTotals & { readonly kind: string }>>
+  /** The `limit` users storing the most bytes. */
+  topUsers(limit: number): Promise<Array<FileTotals & { readonly userId: string }>>
+  largest(limit: number): Promise<StoredFile[]>
+}
+
+/** A consistent copy of the whole metadata database in a local file. */
+export interface MetadataSnapshot {
+  /** `sqlite`: a database file; `pg_dump`: a pg_dump custom-format archive. */
+  readonly format: 'sqlite' | 'pg_dump'
+  readonly path: string
+  /** Every blob the snapshot references, read from the snapshot itself. */
+  readonly blobReferences: readonly BlobReference[]
 }

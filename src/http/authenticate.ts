@@ -72,3 +72,14 @@ export function createAuthenticate(tokens: TokenService, keys: ApiKeyService, op
     throw ERRORS.unauthorized()
   }
 }
+
+/**
+ * An onRequest hook for the operator's routes (/api/admin/*): authenticates, then lets only an
+ * admin caller through. No credentials: 401; a valid non-admin caller: 403 FORBIDDEN.
+ */
+export function requireAdmin(authenticate: Authenticate): Authenticate {
+  return async (request) => {
+    await authenticate(request)
+    if (!request.caller.admin) throw ERRORS.forbidden()
+  }
+}

@@ -7,6 +7,8 @@ import type { SessionService } from '../domain/auth/session-service.js'
 import type { UrlSigner } from '../domain/auth/signed-url.js'
 import type { QuotaService } from '../domain/users/quota-service.js'
 import type { FileService } from '../domain/files/file-service.js'
+import type { Readiness, StatsService } from '../domain/stats/stats-service.js'
+import type { Metrics } from '../metrics.js'
 import type { Authenticate } from './authenticate.js'
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>
@@ -17,6 +19,9 @@ export interface RouteDeps {
   readonly files: FileService
   readonly urlSigner: UrlSigner
   readonly authenticate: Authenticate
+  readonly stats: StatsService
+  readonly readiness: Readiness
+  readonly metrics: Metrics
   /** Which files a caller (user or API key) may touch; audits every access by a key. */
   readonly access: FileAccess
   readonly grants: GrantService

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { QuotaExceededError, type ApiKeyRecord, type MetadataStore, type NewPendingFile, type StoredFile, type TokenRecord } from '../../src/db/metadata-store.js'
 
@@ -10,6 +13,7 @@ export interface MetadataStoreFixture {
 
 const SHA = 'ab'.repeat(32)
 const T0 = Date.UTC(2025, 0, 15, 12, 0, 0)
+const DAY = 86_400_000
 
 function newId(): string {
   return randomBytes(16).toString('hex')
@@ -120,6 +124,7 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
           sizeBytes,
           sha256: SHA,
           uploadedAt,
+          pinned: false,
         }
         expect(marked).toEqual(expected)
         expect(await store.files.findReady(file.id)).toEqual(expected)
@@ -312,6 +317,173 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         expect(await store.tokens.list('bob')).toEqual([b1])
         expect(await store.tokens.list('carol')).toEqual([])
         expect(ids(await store.tokens.list())).toEqual([a1.id, a2.id, b1.id].sort())
+      })
+    })
+
+    describe('files: setPinned', () => {
+      it("pins and unpins the owner's ready file, and nobody else's", async () => {
+        const file = await ready()
+        expect(await store.files.setPinned(file.id, 'alice', true)).toMatchObject({ id: file.id, pinned: true })
+        expect((await store.files.findReady(file.id))?.pinned).toBe(true)
+        expect(await store.files.setPinned(file.id, 'bob', false)).toBeUndefined()
+        expect((await store.files.findReady(file.id))?.pinned).toBe(true)
+        expect(await store.files.setPinned(file.id, 'alice', false)).toMatchObject({ pinned: false })
+        const waiting = pending()
+        await store.files.insertPending(waiting)
+        expect(await store.files.setPinned(waiting.id, 'alice', true)).toBeUndefined()
+        expect(await store.files.setPinned(newId(), 'alice', true)).toBeUndefined()
+      })
+    })
+
+    describe('retention', () => {
+      const NOW = new Date(T0 + 100 * DAY)
+      const ids = (files: StoredFile[]) => files.map((f) => f.id).sort()
+
+      it('finds ready, unpinned files past the global retention or their owner\'s own', async () => {
+        const old = await ready({ uploadedAtMs: T0 })
+        await ready({ uploadedAtMs: NOW.getTime() - DAY })
+        const pinned = await ready({ uploadedAtMs: T0 })
+        await store.files.setPinned(pinned.id, 'alice', true)
+        const waiting = pending({ createdAt: new Date(T0) })
+        await store.files.insertPending(waiting)
+        const bobWithin = await ready({ userId: 'bob', uploadedAtMs: NOW.getTime() - 50 * DAY })
+        const bobOld = await ready({ userId: 'bob', uploadedAtMs: NOW.getTime() - 200 * DAY, sizeBytes: 7 })
+        await ready({ userId: 'carol', uploadedAtMs: T0 - 1000 * DAY })
+        await store.retention.setPolicy('bob', 90 * DAY, NOW)
+        await store.retention.setPolicy('carol', null, NOW)
+
+        const query = { now: NOW, defaultRetentionMs: 30 * DAY }
+        expect(ids(await store.retention.findExpired({ ...query, limit: 100 }))).toEqual([old.id, bobOld.id].sort())
+        expect(await store.retention.countExpired(query)).toEqual({ files: 2, bytes: 107 })
+        // No global retention: only users with their own expire.
+        expect(ids(await store.retention.findExpired({ now: NOW, defaultRetentionMs: undefined, limit: 100 }))).toEqual([bobOld.id])
+        expect(await store.retention.getPolicy('carol')).toEqual({ userId: 'carol', retentionMs: undefined, updatedAt: NOW })
+        expect(await store.retention.getPolicy('bob')).toMatchObject({ retentionMs: 90 * DAY })
+        expect(await store.retention.clearPolicy('bob')).toBe(true)
+        expect(await store.retention.clearPolicy('bob')).toBe(false)
+        expect(ids(await store.retention.findExpired({ ...query, limit: 100 }))).toEqual([old.id, bobOld.id, bobWithin.id].sort())
+      })
+
+      it('pages in id order after afterId', async () => {
+        for (let i = 0; i < 5; i++) await ready({ uploadedAtMs: T0 })
+        const all = await store.retention.findExpired({ now: NOW, defaultRetentionMs: DAY, limit: 100 })
+        const page = await store.retention.findExpired({ now: NOW, defaultRetentionMs: DAY, afterId: all[1]!.id, limit: 2 })
+        expect(page.map((f) => f.id)).toEqual([all[2]!.id, all[3]!.id])
+      })
+
+      it('markExpiredDeleting hides a ready unpinned file, and refuses a pinned or gone one', async () => {
+        const file = await ready()
+        const pinned = await ready()
+        await store.files.setPinned(pinned.id, 'alice', true)
+        expect(await store.retention.markExpiredDeleting(file.id)).toMatchObject({ id: file.id, status: 'deleting' })
+        expect(await store.files.findReady(file.id)).toBeUndefined()
+        expect(await store.retention.markExpiredDeleting(file.id)).toBeUndefined()
+        expect(await store.retention.markExpiredDeleting(pinned.id)).toBeUndefined()
+        expect(await store.files.findReady(pinned.id)).toBeDefined()
+      })
+
+      it('markExpiredDeleting releases the file from its owner\'s usage, as a delete does', async () => {
+        const pendingFile = pending()
+        await store.files.insertPending(pendingFile)
+        const file = await store.files.markReady(pendingFile.id, { sizeBytes: 300, sha256: SHA, uploadedAt: new Date(T0) }, UNLIMITED)
+        expect(await store.users.usage('alice')).toMatchObject({ usedBytes: 300, usedFiles: 1 })
+        await store.retention.markExpiredDeleting(file.id)
+        expect(await store.users.usage('alice')).toMatchObject({ usedBytes: 0, usedFiles: 0 })
+      })
+    })
+
+    describe('blobReferences', () => {
+      it('lists every file blob whatever its status, says which keys are referenced, and what a file owns', async () => {
+        const readyFile = await ready({ sizeBytes: 42 })
+        const waiting = pending()
+        await store.files.insertPending(waiting)
+        const listed = []
+        for await (const reference of store.blobReferences.list()) listed.push(reference)
+        expect(listed.sort((a, b) => (a.key < b.key ? -1 : 1))).toEqual(
+          [
+            { key: readyFile.blobKey, fileId: readyFile.id, fileStatus: 'ready', role: 'file', sizeBytes: 42, sha256: SHA },
+            { key: waiting.blobKey, fileId: waiting.id, fileStatus: 'pending', role: 'file', sizeBytes: undefined, sha256: undefined },
+          ].sort((a, b) => (a.key < b.key ? -1 : 1)),
+        )
+        expect(await store.blobReferences.referenced([readyFile.blobKey, 'ff/ff/nothing', waiting.blobKey])).toEqual(new Set([readyFile.blobKey, waiting.blobKey]))
+        expect(await store.blobReferences.ownedBy(readyFile)).toEqual([readyFile.blobKey])
+      })
+
+      it('pages through more files than one page holds', async () => {
+        for (let i = 0; i < 520; i++) await store.files.insertPending(pending())
+        let count = 0
+        for await (const reference of store.blobReferences.list()) count += reference.fileStatus === 'pending' ? 1 : 0
+        expect(count).toBe(520)
+      })
+    })
+
+    describe('jobRuns', () => {
+      it('records runs; a scheduled tick is taken once; interrupted runs are marked; newest first', async () => {
+        const tick = new Date(T0)
+        const first = await store.jobRuns.start({ job: 'backup', triggeredBy: 'schedule', scheduledFor: tick, instance: 'a', startedAt: new Date(T0) })
+        expect(first).toMatchObject({ job: 'backup', triggeredBy: 'schedule', scheduledFor: tick, outcome: 'running', instance: 'a' })
+        expect(await store.jobRuns.start({ job: 'backup', triggeredBy: 'schedule', scheduledFor: tick, instance: 'b', startedAt: new Date(T0) })).toBeUndefined()
+        expect(await store.jobRuns.start({ job: 'cleanup', triggeredBy: 'schedule', scheduledFor: tick, instance: 'b', startedAt: new Date(T0) })).toBeDefined()
+        const cli1 = await store.jobRuns.start({ job: 'backup', triggeredBy: 'cli', instance: 'c', startedAt: new Date(T0 + 1000) })
+        const cli2 = await store.jobRuns.start({ job: 'backup', triggeredBy: 'cli', instance: 'c', startedAt: new Date(T0 + 2000) })
+        expect(cli1 && cli2).toBeTruthy()
+        await store.jobRuns.finish(cli2!.id, { outcome: 'succeeded', finishedAt: new Date(T0 + 3000), summary: { files: 3, names: ['报告.pdf'] } })
+        expect(await store.jobRuns.markInterrupted('backup', cli2!.id, new Date(T0 + 4000))).toBe(2)
+        const runs = await store.jobRuns.list({ job: 'backup', limit: 10 })
+        expect(runs.map((run) => [run.id, run.outcome])).toEqual([
+          [cli2!.id, 'succeeded'],
+          [cli1!.id, 'interrupted'],
+          [first!.id, 'interrupted'],
+        ])
+        expect(runs[0]).toMatchObject({ summary: { files: 3, names: ['报告.pdf'] }, finishedAt: new Date(T0 + 3000), scheduledFor: undefined })
+        expect(await store.jobRuns.list({ limit: 1 })).toHaveLength(1)
+      })
+    })
+
+    describe('traffic', () => {
+      it('adds to each day atomically and lists days from a given one', async () => {
+        const one = { day: '2025-01-15', uploads: 1, uploadBytes: 10, downloads: 0, downloadBytes: 0 }
+        await Promise.all(Array.from({ length: 5 }, () => store.traffic.add(one)))
+        await store.traffic.add({ day: '2025-01-16', uploads: 0, uploadBytes: 0, downloads: 2, downloadBytes: 2 ** 40 })
+        expect(await store.traffic.list('2025-01-01')).toEqual([
+          { day: '2025-01-15', uploads: 5, uploadBytes: 50, downloads: 0, downloadBytes: 0 },
+          { day: '2025-01-16', uploads: 0, uploadBytes: 0, downloads: 2, downloadBytes: 2 ** 40 },
+        ])
+        expect((await store.traffic.list('2025-01-16')).map((d) => d.day)).toEqual(['2025-01-16'])
+      })
+    })
+
+    describe('stats', () => {
+      it('totals, by kind, top users and largest count ready files only', async () => {
+        expect(await store.stats.totals()).toEqual({ files: 0, bytes: 0, pinned: 0, users: 0 })
+        const big = await ready({ userId: 'bob', kind: 'pdf', sizeBytes: 2 ** 33 })
+        await ready({ sizeBytes: 10 })
+        const pinned = await ready({ sizeBytes: 20 })
+        await store.files.setPinned(pinned.id, 'alice', true)
+        await store.files.insertPending(pending())
+        expect(await store.stats.totals()).toEqual({ files: 3, bytes: 2 ** 33 + 30, pinned: 1, users: 2 })
+        expect(await store.stats.byKind()).toEqual([
+          { kind: 'jpg', files: 2, bytes: 30 },
+          { kind: 'pdf', files: 1, bytes: 2 ** 33 },
+        ])
+        expect(await store.stats.topUsers(1)).toEqual([{ userId: 'bob', files: 1, bytes: 2 ** 33 }])
+        expect((await store.stats.largest(2)).map((f) => f.id)).toEqual([big.id, pinned.id])
+        expect(await store.sizeBytes()).toBeGreaterThan(0)
+      })
+    })
+
+    describe('snapshot', () => {
+      it('writes a snapshot file and the references as of that snapshot', async () => {
+        const file = await ready({ sizeBytes: 5 })
+        const dir = await mkdtemp(join(tmpdir(), 'cabinet-snapshot-'))
+        try {
+          const snapshot = await store.snapshot(join(dir, 'metadata'))
+          expect(snapshot.format).toBe(store.dialect === 'sqlite' ? 'sqlite' : 'pg_dump')
+          expect((await stat(snapshot.path)).size).toBeGreaterThan(0)
+          expect(snapshot.blobReferences).toEqual([{ key: file.blobKey, fileId: file.id, fileStatus: 'ready', role: 'file', sizeBytes: 5, sha256: SHA }])
+        } finally {
+          await rm(dir, { recursive: true, force: true })
+        }
       })
     })
 

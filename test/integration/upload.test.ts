@@ -32,6 +32,7 @@ describe('POST /api/files/upload', () => {
       sha256: sha256(bytes),
       mime_type: 'image/png',
       uploaded_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      pinned: false,
     })
     const download = await fetch(`${cabinet.url}${body.download_url}`, { headers: auth(token) })
     expect(Buffer.from(await download.arrayBuffer())).toEqual(bytes)

@@ -3,6 +3,7 @@ import * as filesAndTokens from './0001-files-and-tokens.js'
 import * as settingsJobsLocks from './0002-settings-jobs-locks.js'
 import * as adminTokens from './0003-admin-tokens.js'
 import * as usersSessionsKeys from './0004-users-sessions-keys.js'
+import * as operations from './0005-operations.js'
 
 /** Every migration, in order. Names are stable: they are recorded in the database. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -10,4 +11,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0002-settings-jobs-locks': settingsJobsLocks,
   '0003-admin-tokens': adminTokens,
   '0004-users-sessions-keys': usersSessionsKeys,
+  '0005-operations': operations,
 }

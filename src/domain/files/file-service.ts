@@ -27,6 +27,15 @@ export interface FileServiceOptions {
   readonly redirectDownloads?: boolean
   /** Default per-user limits (undefined: none); a user's own limits in the database win. */
   readonly quota?: { readonly maxBytes: number | undefined; readonly maxFiles: number | undefined }
+  /** Told about stored uploads and started downloads, for the counters in /metrics and the stats. */
+  readonly transfers?: TransferObserver
+}
+
+/** Counts transfers; called on the hot path, so it must be cheap (in-memory) and never throw. */
+export interface TransferObserver {
+  uploaded(bytes: number): void
+  /** A download's bytes, counted when it starts (or is redirected to the blob store). */
+  downloaded(bytes: number): void
 }
 
 export interface UploadRequest {
@@ -108,6 +117,7 @@ export class FileService {
       if ('zip' in type.signature) await this.assertOfficeDocument(blobKey, sizeBytes, type)
       const ready = await this.metadata.files.markReady(id, { sizeBytes, sha256, uploadedAt: new Date() }, this.quota)
       await this.metadata.syncCommitted()
+      this.options.transfers?.uploaded(sizeBytes)
       return ready
     } catch (error) {
       await this.discard(id, blobKey)
@@ -133,10 +143,12 @@ export class FileService {
   async openContent(file: StoredFile, range?: ByteRange): Promise<Readable | Buffer> {
     try {
       const bytes = range ? range.end - range.start + 1 : file.sizeBytes
-      if (bytes <= SMALL_READ_BYTES) {
-        return await this.blobs.readBuffer(file.blobKey, range ?? { start: 0, end: file.sizeBytes - 1 })
-      }
-      return await this.blobs.get(file.blobKey, range ? { range } : {})
+      const content =
+        bytes <= SMALL_READ_BYTES
+          ? await this.blobs.readBuffer(file.blobKey, range ?? { start: 0, end: file.sizeBytes - 1 })
+          : await this.blobs.get(file.blobKey, range ? { range } : {})
+      this.options.transfers?.downloaded(bytes)
+      return content
     } catch (error) {
       if (error instanceof BlobNotFoundError) {
         this.logger.error({ fileId: file.id, blobKey: file.blobKey }, 'metadata row has no blob')
@@ -152,11 +164,13 @@ export class FileService {
    */
   async directDownloadUrl(file: StoredFile, response: { contentDisposition: string }): Promise<string | undefined> {
     if (!this.options.redirectDownloads || !this.blobs.capabilities.has('presign') || !this.blobs.presignGet) return undefined
-    return this.blobs.presignGet(file.blobKey, {
+    const url = await this.blobs.presignGet(file.blobKey, {
       expiresInSeconds: DIRECT_DOWNLOAD_TTL_SECONDS,
       contentDisposition: response.contentDisposition,
       contentType: file.mimeType,
     })
+    this.options.transfers?.downloaded(file.sizeBytes)
+    return url
   }
 
   async list(
@@ -180,11 +194,31 @@ export class FileService {
   async delete(id: string, userId: string): Promise<void> {
     const file = FILE_ID.test(id) ? await this.metadata.files.markDeleting(id, userId) : undefined
     if (!file) throw ERRORS.fileNotFound()
+    await this.purge(file)
+  }
+
+  /** Pins (never expires) or unpins the user's file; another user's file answers like a missing one. */
+  async setPinned(id: string, userId: string, pinned: boolean): Promise<StoredFile> {
+    const file = FILE_ID.test(id) ? await this.metadata.files.setPinned(id, userId, pinned) : undefined
+    if (!file) throw ERRORS.fileNotFound()
+    return file
+  }
+
+  /**
+   * Removes a file already hidden (status `deleting`): every blob it owns (its bytes, then its
+   * derived blobs), then its row. Delete, retention clean-up and crash recovery all end here.
+   */
+  async purge(file: { readonly id: string; readonly blobKey: string }): Promise<void> {
     // Hidden for good before its bytes go, so a crash cannot bring back a row without a blob.
     await this.metadata.syncCommitted()
-    await this.blobs.delete(file.blobKey)
-    await this.metadata.files.remove(file.id)
+    await this.removeBlobsAndRow(file)
     await this.metadata.syncCommitted()
+  }
+
+  /** Every blob the file owns, then its row. */
+  private async removeBlobsAndRow(file: { readonly id: string; readonly blobKey: string }): Promise<void> {
+    for (const key of await this.metadata.blobReferences.ownedBy(file)) await this.blobs.delete(key)
+    await this.metadata.files.remove(file.id)
   }
 
   /** Finishes work a crash interrupted: abandoned uploads and half-done deletes lose their blob and row. */
@@ -234,8 +268,7 @@ export class FileService {
 
   private async discard(id: string, blobKey: string): Promise<void> {
     try {
-      await this.blobs.delete(blobKey)
-      await this.metadata.files.remove(id)
+      await this.removeBlobsAndRow({ id, blobKey })
     } catch (error) {
       // Left for the next recovery pass, which retries abandoned rows.
       this.logger.error({ err: error, fileId: id }, 'could not discard an unfinished file')

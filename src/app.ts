@@ -6,7 +6,10 @@ import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import type { UrlSigner } from './domain/auth/signed-url.js'
 import type { TokenService } from './domain/auth/token-service.js'
+import type { ExtractionService } from './domain/extraction/extraction-service.js'
 import type { FileService } from './domain/files/file-service.js'
+import type { FileSearch } from './domain/search/file-search.js'
+import type { ThumbnailService } from './domain/thumbnails/thumbnail-service.js'
 import { ERRORS } from './errors.js'
 import { createAuthenticate } from './http/authenticate.js'
 import { installErrorHandler } from './http/error-handler.js'
@@ -15,6 +18,8 @@ import createFileUrlRoute from './http/routes/files/create-file-url.route.js'
 import deleteFileRoute from './http/routes/files/delete-file.route.js'
 import downloadFileRoute from './http/routes/files/download-file.route.js'
 import getFileMetaRoute from './http/routes/files/get-file-meta.route.js'
+import getFileTextRoute from './http/routes/files/get-file-text.route.js'
+import getFileThumbnailRoute from './http/routes/files/get-file-thumbnail.route.js'
 import listFilesRoute from './http/routes/files/list-files.route.js'
 import uploadFileRoute from './http/routes/files/upload-file.route.js'
 import { ErrorSchema, FileSchema } from './http/schemas.js'
@@ -30,6 +35,9 @@ export interface AppDeps {
   readonly config: Config
   readonly logger: Logger
   readonly files: FileService
+  readonly extraction: ExtractionService
+  readonly thumbnails: ThumbnailService
+  readonly search: FileSearch
   readonly tokens: TokenService
   readonly urlSigner: UrlSigner
 }
@@ -39,6 +47,8 @@ const ROUTES: ReadonlyArray<(app: App, deps: RouteDeps) => void> = [
   listFilesRoute,
   downloadFileRoute,
   getFileMetaRoute,
+  getFileTextRoute,
+  getFileThumbnailRoute,
   createFileUrlRoute,
   deleteFileRoute,
 ]
@@ -108,6 +118,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const routeDeps: RouteDeps = {
     config,
     files: deps.files,
+    extraction: deps.extraction,
+    thumbnails: deps.thumbnails,
+    search: deps.search,
     urlSigner: deps.urlSigner,
     authenticate: createAuthenticate(deps.tokens, { trustUserHeader: config.trustUserHeader }),
   }

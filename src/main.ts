@@ -10,7 +10,12 @@ import type { MetadataStore } from './db/metadata-store.js'
 import type { BlobStore } from './blob/blob-store.js'
 import { UrlSigner } from './domain/auth/signed-url.js'
 import { TokenService } from './domain/auth/token-service.js'
+import { ExtractionPool } from './domain/extraction/extraction-pool.js'
+import { ExtractionService } from './domain/extraction/extraction-service.js'
 import { FileService } from './domain/files/file-service.js'
+import { FileSearch } from './domain/search/file-search.js'
+import { ThumbnailService } from './domain/thumbnails/thumbnail-service.js'
+import { CATCH_UP_EXTRACTIONS, catchUpExtractionsJob, EXTRACT_FILE, extractFileJob, scheduleExtractionCatchUp } from './jobs/extract-file.job.js'
 import { JobRunner } from './jobs/job-runner.js'
 import { RECOVER_INTERRUPTED, recoverInterruptedJob, scheduleRecovery } from './jobs/recover-interrupted.job.js'
 import { loadUrlSecret } from './url-secret.js'
@@ -39,12 +44,22 @@ export async function openBlobStore(config: Pick<Config, 'blobs'>): Promise<Blob
   })
 }
 
+/** Extraction worker threads end after this long without work, giving their memory back. */
+const EXTRACT_IDLE_MS = 15_000
+
 export interface RunningServer {
   readonly app: FastifyInstance
   readonly address: string
   /** This process's name in job leases and logs. */
   readonly instanceId: string
-  readonly services: { readonly metadata: MetadataStore; readonly files: FileService; readonly tokens: TokenService }
+  readonly services: {
+    readonly metadata: MetadataStore
+    readonly files: FileService
+    readonly tokens: TokenService
+    readonly extraction: ExtractionService
+    readonly thumbnails: ThumbnailService
+    readonly extractionPool: ExtractionPool
+  }
   /** Stops accepting, lets in-flight requests finish (up to the grace period), then releases everything. */
   stop(): Promise<void>
 }
@@ -56,24 +71,46 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await metadata.close()
     throw error
   })
+  const instanceId = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`
+  const { extraction: limits } = config
+  const extractionPool = new ExtractionPool({ threads: limits.threads, heapMb: limits.heapMb, timeoutMs: limits.timeoutMs, idleTimeoutMs: EXTRACT_IDLE_MS })
+  const extraction = new ExtractionService(metadata, blobs, extractionPool, { limits }, logger)
+  const thumbnails = new ThumbnailService(metadata.derivedBlobs, blobs, metadata.locks, {
+    sizes: config.thumbnailSizes,
+    timeoutMs: limits.timeoutMs,
+    concurrency: limits.threads,
+    instanceId,
+  }, logger)
   const files = new FileService(metadata, blobs, {
     ...config,
     redirectDownloads: config.blobs.kind === 's3' && config.blobs.redirectDownloads,
+    lifecycle: {
+      extractionJob: (fileId) => extraction.jobFor(fileId),
+      uploaded: () => jobs.wake(),
+      removeDerived: (fileId) => thumbnails.removeAllFor(fileId),
+    },
   }, logger)
   const tokens = new TokenService(metadata.tokens)
   const urlSigner = new UrlSigner(await loadUrlSecret(config.urlSecret, metadata.settings))
-  const instanceId = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`
   const jobs = new JobRunner(metadata.jobs, {
     workerId: instanceId,
-    handlers: { [RECOVER_INTERRUPTED]: recoverInterruptedJob({ files, blobs, jobs: metadata.jobs, uploadTimeoutMs: config.uploadTimeoutMs, logger }) },
+    handlers: {
+      [RECOVER_INTERRUPTED]: recoverInterruptedJob({ files, blobs, jobs: metadata.jobs, uploadTimeoutMs: config.uploadTimeoutMs, logger }),
+      [EXTRACT_FILE]: extractFileJob(extraction),
+      [CATCH_UP_EXTRACTIONS]: catchUpExtractionsJob(extraction),
+    },
     pollIntervalMs: config.jobPollIntervalMs,
     leaseMs: config.jobLeaseMs,
+    // One slot more than worker threads, so image and text files go on while a PDF is parsed.
+    concurrency: limits.threads + 1,
     logger,
   })
   jobs.start()
-  const stopRecovery = await scheduleRecovery(metadata.jobs, Math.min(config.uploadTimeoutMs, 5 * 60_000), logger)
+  const recoveryEveryMs = Math.min(config.uploadTimeoutMs, 5 * 60_000)
+  const stopRecovery = await scheduleRecovery(metadata.jobs, recoveryEveryMs, logger)
+  const stopCatchUp = await scheduleExtractionCatchUp(metadata.jobs, recoveryEveryMs, logger)
 
-  const app = await buildApp({ config, logger, files, tokens, urlSigner })
+  const app = await buildApp({ config, logger, files, extraction, thumbnails, search: new FileSearch(metadata), tokens, urlSigner })
   const address = await app.listen({ host: config.host, port: config.port })
   logger.info(
     { address, instanceId, database: config.database.kind, blobs: config.blobs.kind, dataDir: config.dataDir, trustUserHeader: config.trustUserHeader },
@@ -85,12 +122,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const stop = () =>
     (stopping ??= (async () => {
       stopRecovery()
+      stopCatchUp()
       await jobs.stop()
+      await extractionPool.close()
       const force = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs)
       await app.close()
       clearTimeout(force)
       await metadata.close()
       await blobs.close()
     })())
-  return { app, address, instanceId, services: { metadata, files, tokens }, stop }
+  return { app, address, instanceId, services: { metadata, files, tokens, extraction, thumbnails, extractionPool }, stop }
 }

@@ -1,8 +1,10 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { Database, FilesTable } from './database.js'
-import type { AbandonedFile, FileRepository, ListFilesQuery, NewPendingFile, StoredFile } from './metadata-store.js'
+import { insertPendingExtraction } from './extraction.repository.js'
+import { KyselyJobQueue } from './job-queue.repository.js'
+import type { AbandonedFile, FileRepository, ListFilesQuery, MarkReadyOptions, NewPendingFile, StoredFile } from './metadata-store.js'
 
-function fileRowToStoredFile(row: Selectable<FilesTable>): StoredFile {
+export function fileRowToStoredFile(row: Selectable<FilesTable>): StoredFile {
   return {
     id: row.id,
     userId: row.user_id,
@@ -18,7 +20,10 @@ function fileRowToStoredFile(row: Selectable<FilesTable>): StoredFile {
 }
 
 export class KyselyFileRepository implements FileRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: 'sqlite' | 'postgres' = 'sqlite',
+  ) {}
 
   async insertPending(file: NewPendingFile): Promise<void> {
     await this.db
@@ -39,8 +44,20 @@ export class KyselyFileRepository implements FileRepository {
       .execute()
   }
 
-  async markReady(id: string, stored: { sizeBytes: number; sha256: string; uploadedAt: Date }): Promise<StoredFile> {
-    const row = await this.db
+  async markReady(id: string, stored: { sizeBytes: number; sha256: string; uploadedAt: Date }, options?: MarkReadyOptions): Promise<StoredFile> {
+    const job = options?.extractionJob
+    if (!job) return this.markReadyIn(this.db, id, stored)
+    return this.db.transaction().execute(async (trx) => {
+      const file = await this.markReadyIn(trx, id, stored)
+      const jobId = await new KyselyJobQueue(trx, this.dialect).enqueue(job)
+      const row = { fileId: id, userId: file.userId, name: file.originalName, jobId, now: stored.uploadedAt.getTime() }
+      await insertPendingExtraction(trx, this.dialect, row)
+      return file
+    })
+  }
+
+  private async markReadyIn(db: Kysely<Database>, id: string, stored: { sizeBytes: number; sha256: string; uploadedAt: Date }): Promise<StoredFile> {
+    const row = await db
       .updateTable('files')
       .set({ status: 'ready', size_bytes: stored.sizeBytes, sha256: stored.sha256, uploaded_at: stored.uploadedAt.getTime() })
       .where('id', '=', id)

@@ -3,6 +3,8 @@ import { dirname } from 'node:path'
 import SqliteDatabase from 'better-sqlite3'
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Dialect, type MigrationProvider } from 'kysely'
 import type { Database } from './database.js'
+import { KyselyDerivedBlobRepository } from './derived-blob.repository.js'
+import { KyselyExtractionRepository, KyselySearchRepository } from './extraction.repository.js'
 import { KyselyFileRepository } from './file.repository.js'
 import type { MetadataStore } from './metadata-store.js'
 import { KyselyJobQueue, KyselyLocks } from './job-queue.repository.js'
@@ -17,6 +19,9 @@ export class KyselyMetadataStore implements MetadataStore {
   readonly files: KyselyFileRepository
   readonly tokens: KyselyTokenRepository
   readonly settings: KyselySettingsRepository
+  readonly extractions: KyselyExtractionRepository
+  readonly search: KyselySearchRepository
+  readonly derivedBlobs: KyselyDerivedBlobRepository
   /** The shared job queue and named locks live in the same database, so every instance sees them. */
   readonly jobs: KyselyJobQueue
   readonly locks: KyselyLocks
@@ -25,7 +30,10 @@ export class KyselyMetadataStore implements MetadataStore {
     readonly dialect: 'sqlite' | 'postgres',
     readonly db: Kysely<Database>,
   ) {
-    this.files = new KyselyFileRepository(db)
+    this.files = new KyselyFileRepository(db, dialect)
+    this.extractions = new KyselyExtractionRepository(db, dialect)
+    this.search = new KyselySearchRepository(db, dialect)
+    this.derivedBlobs = new KyselyDerivedBlobRepository(db)
     this.tokens = new KyselyTokenRepository(db)
     this.settings = new KyselySettingsRepository(db)
     this.jobs = new KyselyJobQueue(db, dialect)

@@ -2,10 +2,12 @@ import type { Migration } from 'kysely'
 import * as filesAndTokens from './0001-files-and-tokens.js'
 import * as settingsJobsLocks from './0002-settings-jobs-locks.js'
 import * as adminTokens from './0003-admin-tokens.js'
+import * as extraction from './0006-extraction.js'
 
 /** Every migration, in order. Names are stable: they are recorded in the database. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-files-and-tokens': filesAndTokens,
   '0002-settings-jobs-locks': settingsJobsLocks,
   '0003-admin-tokens': adminTokens,
+  '0006-extraction': extraction,
 }

@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import { BlobNotFoundError, BlobStorageFullError, type BlobStore, type ByteRange } from '../../blob/blob-store.js'
 import { blobKeyForFileId } from '../../blob/secure-path.js'
 import type { ListCursor, MetadataStore, StoredFile } from '../../db/metadata-store.js'
+import type { EnqueueOptions } from '../../jobs/job-queue.js'
 import { AppError, ERRORS } from '../../errors.js'
 import { cleanFileName } from './file-name.js'
 import { extensionOf, FILE_TYPES, kindOfExtension, kindsMatchingFilter, type FileTypeInfo } from './file-types.js'
@@ -23,6 +24,18 @@ export interface FileServiceOptions {
   readonly uploadTimeoutMs: number
   /** Send downloads straight from the blob store by presigned URL, where the store can presign. */
   readonly redirectDownloads?: boolean
+  /** Work tied to each file's life: extraction queued with its upload, derived blobs removed with it. */
+  readonly lifecycle?: FileLifecycle
+}
+
+/** What other services need to hear of a file's upload and delete. */
+export interface FileLifecycle {
+  /** The job to queue in the same transaction that makes an upload visible. */
+  extractionJob(fileId: string): EnqueueOptions
+  /** Called once an upload is visible, e.g. to wake this instance's job runner. */
+  uploaded(file: StoredFile): void
+  /** Deletes the blobs derived from the file (thumbnails); runs before its row is removed. */
+  removeDerived(fileId: string): Promise<void>
 }
 
 export interface UploadRequest {
@@ -89,7 +102,14 @@ export class FileService {
       if (written.status === 'rejected') throw written.reason
       const { sizeBytes, sha256 } = inspector.result()
       if ('zip' in type.signature) await this.assertOfficeDocument(blobKey, sizeBytes, type)
-      return await this.metadata.files.markReady(id, { sizeBytes, sha256, uploadedAt: new Date() })
+      const lifecycle = this.options.lifecycle
+      const file = await this.metadata.files.markReady(
+        id,
+        { sizeBytes, sha256, uploadedAt: new Date() },
+        lifecycle && { extractionJob: lifecycle.extractionJob(id) },
+      )
+      lifecycle?.uploaded(file)
+      return file
     } catch (error) {
       await this.discard(id, blobKey)
       throw this.translateUploadError(error)
@@ -152,6 +172,7 @@ export class FileService {
   async delete(id: string, userId: string): Promise<void> {
     const file = FILE_ID.test(id) ? await this.metadata.files.markDeleting(id, userId) : undefined
     if (!file) throw ERRORS.fileNotFound()
+    await this.options.lifecycle?.removeDerived(file.id)
     await this.blobs.delete(file.blobKey)
     await this.metadata.files.remove(file.id)
   }
@@ -194,6 +215,7 @@ export class FileService {
 
   private async discard(id: string, blobKey: string): Promise<void> {
     try {
+      await this.options.lifecycle?.removeDerived(id)
       await this.blobs.delete(blobKey)
       await this.metadata.files.remove(id)
     } catch (error) {

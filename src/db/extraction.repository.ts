@@ -1,0 +1,276 @@
+import { createHash } from 'node:crypto'
+import { sql, type Kysely, type Selectable } from 'kysely'
+import { PART_SEPARATOR, type ExtractedPart, type ExtractionFacts, type ExtractionLayout } from '../domain/extraction/extraction-types.js'
+import type { EnqueueOptions } from '../jobs/job-queue.js'
+import type { Database, FileExtractionsTable, FilesTable } from './database.js'
+import { fileRowToStoredFile } from './file.repository.js'
+import { KyselyJobQueue } from './job-queue.repository.js'
+import type { ExtractionOutcome, ExtractionRecord, ExtractionRepository, SearchQuery, SearchRepository, StoredFile } from './metadata-store.js'
+
+type Dialect = 'sqlite' | 'postgres'
+
+/** Trigram search needs at least this many characters in a term; shorter ones are matched with LIKE. */
+const TRIGRAM_CHARS = 3
+
+/**
+ * The user's mark in the SQLite search index: 16 hex characters, so that a phrase query for it
+ * (trigram matching is by substring) matches only values equal to it, and only this user's rows.
+ */
+function searchOwner(userId: string): string {
+  return createHash('sha256').update(userId).digest('hex').slice(0, 16)
+}
+
+interface StoredPart {
+  readonly name?: string
+  readonly start: number
+  readonly end: number
+}
+
+function rowToRecord(row: Selectable<FileExtractionsTable>): ExtractionRecord {
+  const content = row.content
+  const stored = row.parts ? (JSON.parse(row.parts) as StoredPart[]) : []
+  return {
+    fileId: row.file_id,
+    userId: row.user_id,
+    status: row.status,
+    jobId: row.job_id ?? undefined,
+    error: row.error ?? undefined,
+    layout: (row.layout ?? 'none') as ExtractionLayout,
+    parts: stored.map((part): ExtractedPart => ({ ...(part.name === undefined ? {} : { name: part.name }), text: content.slice(part.start, part.end) })),
+    content,
+    facts: row.facts ? (JSON.parse(row.facts) as ExtractionFacts) : { truncated: false },
+    wordCount: Number(row.word_count),
+    updatedAt: new Date(Number(row.updated_at)),
+  }
+}
+
+/** The parts' texts joined into one searchable string, with where each part lies in it. */
+function layOut(parts: readonly ExtractedPart[]): { content: string; stored: StoredPart[] } {
+  const stored: StoredPart[] = []
+  let content = ''
+  for (const [index, part] of parts.entries()) {
+    if (index > 0) content += PART_SEPARATOR
+    stored.push({ ...(part.name === undefined ? {} : { name: part.name }), start: content.length, end: content.length + part.text.length })
+    content += part.text
+  }
+  return { content, stored }
+}
+
+/**
+ * Records a ready file's extraction as pending, and on SQLite indexes its name for search.
+ * Runs inside the caller's transaction. With `ifAbsent`, a row that already exists is kept (returns false).
+ */
+export async function insertPendingExtraction(
+  db: Kysely<Database>,
+  dialect: Dialect,
+  row: { fileId: string; userId: string; name: string; jobId: string; now: number },
+  options: { ifAbsent?: boolean } = {},
+): Promise<boolean> {
+  const values = {
+    file_id: row.fileId,
+    user_id: row.userId,
+    name: row.name,
+    status: 'pending' as const,
+    job_id: row.jobId,
+    content: '',
+    word_count: 0,
+    updated_at: row.now,
+  }
+  if (dialect === 'sqlite' && !options.ifAbsent) {
+    // A new upload's id cannot collide: index first, then point the row at the index entry.
+    await sql`INSERT INTO file_search (owner, name, body) VALUES (${searchOwner(row.userId)}, ${row.name}, '')`.execute(db)
+    await db.insertInto('file_extractions').values({ ...values, search_rowid: sql<number>`last_insert_rowid()` }).execute()
+    return true
+  }
+  const inserted = await db
+    .insertInto('file_extractions')
+    .values(values)
+    .onConflict((oc) => oc.column('file_id').doNothing())
+    .returning('file_id')
+    .executeTakeFirst()
+  if (!inserted) return false
+  if (dialect === 'sqlite') {
+    await sql`INSERT INTO file_search (owner, name, body) VALUES (${searchOwner(row.userId)}, ${row.name}, '')`.execute(db)
+    await db.updateTable('file_extractions').set({ search_rowid: sql<number>`last_insert_rowid()` }).where('file_id', '=', row.fileId).execute()
+  }
+  return true
+}
+
+export class KyselyExtractionRepository implements ExtractionRepository {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
+
+  async find(fileId: string): Promise<ExtractionRecord | undefined> {
+    const row = await this.db.selectFrom('file_extractions').selectAll().where('file_id', '=', fileId).executeTakeFirst()
+    return row && rowToRecord(row)
+  }
+
+  async saveResult(fileId: string, outcome: ExtractionOutcome): Promise<boolean> {
+    const { content, stored } = layOut(outcome.parts)
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('file_extractions')
+        .set({
+          status: outcome.status,
+          error: null,
+          layout: outcome.layout,
+          parts: JSON.stringify(stored),
+          content,
+          facts: JSON.stringify(outcome.facts),
+          word_count: outcome.wordCount,
+          updated_at: Date.now(),
+        })
+        .where('file_id', '=', fileId)
+        .returning(['user_id', 'name', 'search_rowid'])
+        .executeTakeFirst()
+      if (!row) return false
+      if (this.dialect === 'sqlite') await this.reindex(trx, fileId, { ...row, content })
+      return true
+    })
+  }
+
+  async saveFailure(fileId: string, error: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('file_extractions')
+      .set({ status: 'failed', error, updated_at: Date.now() })
+      .where('file_id', '=', fileId)
+      .executeTakeFirst()
+    return result.numUpdatedRows > 0n
+  }
+
+  async queueMissing(options: { limit: number; job: (fileId: string) => EnqueueOptions }): Promise<number> {
+    const missing = await this.db
+      .selectFrom('files')
+      .leftJoin('file_extractions', 'file_extractions.file_id', 'files.id')
+      .select(['files.id', 'files.user_id', 'files.original_name'])
+      .where('files.status', '=', 'ready')
+      .where('file_extractions.file_id', 'is', null)
+      .limit(options.limit)
+      .execute()
+    let queued = 0
+    for (const file of missing) {
+      const added = await this.db.transaction().execute(async (trx) => {
+        const jobId = await new KyselyJobQueue(trx, this.dialect).enqueue(options.job(file.id))
+        const row = { fileId: file.id, userId: file.user_id, name: file.original_name, jobId, now: Date.now() }
+        return insertPendingExtraction(trx, this.dialect, row, { ifAbsent: true })
+      })
+      if (added) queued += 1
+    }
+    return queued
+  }
+
+  async failOrphaned(options: { limit: number }): Promise<number> {
+    const orphans = await this.db
+      .selectFrom('file_extractions')
+      .leftJoin('jobs', 'jobs.id', 'file_extractions.job_id')
+      .select(['file_extractions.file_id', 'jobs.last_error', 'jobs.state'])
+      .where('file_extractions.status', '=', 'pending')
+      .where((eb) => eb.or([eb('jobs.id', 'is', null), eb('jobs.state', '=', 'failed')]))
+      .limit(options.limit)
+      .execute()
+    for (const orphan of orphans) {
+      const reason = orphan.state === 'failed' ? (orphan.last_error ?? 'The extraction job failed') : 'The extraction job was lost'
+      await this.db
+        .updateTable('file_extractions')
+        .set({ status: 'failed', error: reason, updated_at: Date.now() })
+        .where('file_id', '=', orphan.file_id)
+        .where('status', '=', 'pending')
+        .execute()
+    }
+    return orphans.length
+  }
+
+  /** Replaces the file's entry in the FTS5 index with its name and text. */
+  private async reindex(
+    trx: Kysely<Database>,
+    fileId: string,
+    row: { user_id: string; name: string; search_rowid: number | string | null; content: string },
+  ): Promise<void> {
+    const owner = searchOwner(row.user_id)
+    if (row.search_rowid === null) {
+      await sql`INSERT INTO file_search (owner, name, body) VALUES (${owner}, ${row.name}, ${row.content})`.execute(trx)
+      await trx.updateTable('file_extractions').set({ search_rowid: sql<number>`last_insert_rowid()` }).where('file_id', '=', fileId).execute()
+      return
+    }
+    const rowid = Number(row.search_rowid)
+    await sql`DELETE FROM file_search WHERE rowid = ${rowid}`.execute(trx)
+    await sql`INSERT INTO file_search (rowid, owner, name, body) VALUES (${rowid}, ${owner}, ${row.name}, ${row.content})`.execute(trx)
+  }
+}
+
+/** `%term%` for LIKE, with the term's own wildcards escaped (escape character: backslash). */
+function containsPattern(term: string): string {
+  return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+}
+
+/** A term as an FTS5 string: double quotes doubled, so nothing in it is query syntax. */
+function ftsString(term: string): string {
+  return `"${term.replaceAll('"', '""')}"`
+}
+
+export class KyselySearchRepository implements SearchRepository {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
+
+  async search(userId: string, query: SearchQuery): Promise<StoredFile[]> {
+    if (query.terms.length === 0 || (query.kinds && query.kinds.length === 0)) return []
+    const rows = this.dialect === 'sqlite' ? await this.searchSqlite(userId, query) : await this.searchPostgres(userId, query)
+    return rows.map(fileRowToStoredFile)
+  }
+
+  private async searchSqlite(userId: string, query: SearchQuery): Promise<Array<Selectable<FilesTable>>> {
+    const long = query.terms.filter((term) => [...term].length >= TRIGRAM_CHARS)
+    const short = query.terms.filter((term) => [...term].length < TRIGRAM_CHARS)
+    const kinds = query.kinds ? sql`AND f.kind IN (${sql.join([...query.kinds])})` : sql``
+    const likes = short.map((term) => {
+      const pattern = containsPattern(term)
+      return sql`AND (e.name LIKE ${pattern} ESCAPE '\\' OR e.content LIKE ${pattern} ESCAPE '\\')`
+    })
+    if (long.length > 0) {
+      const match = `owner:${ftsString(searchOwner(userId))} AND {name body}:(${long.map(ftsString).join(' AND ')})`
+      const result = await sql<Selectable<FilesTable>>`
+        SELECT f.* FROM file_search s
+        JOIN file_extractions e ON e.search_rowid = s.rowid
+        JOIN files f ON f.id = e.file_id
+        WHERE file_search MATCH ${match} AND f.user_id = ${userId} AND f.status = 'ready' ${kinds} ${sql.join(likes, sql` `)}
+        ORDER BY bm25(file_search, 0.0, 10.0, 1.0), f.uploaded_at DESC, f.id DESC
+        LIMIT ${query.limit} OFFSET ${query.offset}`.execute(this.db)
+      return result.rows
+    }
+    const nameMatches = sql.join(
+      short.map((term) => sql`e.name LIKE ${containsPattern(term)} ESCAPE '\\'`),
+      sql` AND `,
+    )
+    const result = await sql<Selectable<FilesTable>>`
+      SELECT f.* FROM file_extractions e
+      JOIN files f ON f.id = e.file_id
+      WHERE e.user_id = ${userId} AND f.status = 'ready' ${kinds} ${sql.join(likes, sql` `)}
+      ORDER BY (${nameMatches}) DESC, f.uploaded_at DESC, f.id DESC
+      LIMIT ${query.limit} OFFSET ${query.offset}`.execute(this.db)
+    return result.rows
+  }
+
+  private async searchPostgres(userId: string, query: SearchQuery): Promise<Array<Selectable<FilesTable>>> {
+    const patterns = query.terms.map(containsPattern)
+    const kinds = query.kinds ? sql`AND f.kind IN (${sql.join([...query.kinds])})` : sql``
+    const matches = sql.join(
+      patterns.map((pattern) => sql`AND (e.name ILIKE ${pattern} OR e.content ILIKE ${pattern})`),
+      sql` `,
+    )
+    const nameMatches = sql.join(
+      patterns.map((pattern) => sql`e.name ILIKE ${pattern}`),
+      sql` AND `,
+    )
+    const result = await sql<Selectable<FilesTable>>`
+      SELECT f.* FROM file_extractions e
+      JOIN files f ON f.id = e.file_id
+      WHERE e.user_id = ${userId} AND f.status = 'ready' ${kinds} ${matches}
+      ORDER BY (${nameMatches}) DESC, similarity(e.name, ${query.terms.join(' ')}) DESC, f.uploaded_at DESC, f.id DESC
+      LIMIT ${query.limit} OFFSET ${query.offset}`.execute(this.db)
+    return result.rows
+  }
+}

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { sql, type Kysely, type Selectable } from 'kysely'
 import { PART_SEPARATOR, type ExtractedPart, type ExtractionFacts, type ExtractionLayout } from '../domain/extraction/extraction-types.js'
 import type { EnqueueOptions } from '../jobs/job-queue.js'
@@ -11,14 +10,6 @@ type Dialect = 'sqlite' | 'postgres'
 
 /** Trigram search needs at least this many characters in a term; shorter ones are matched with LIKE. */
 const TRIGRAM_CHARS = 3
-
-/**
- * The user's mark in the SQLite search index: 16 hex characters, so that a phrase query for it
- * (trigram matching is by substring) matches only values equal to it, and only this user's rows.
- */
-function searchOwner(userId: string): string {
-  return createHash('sha256').update(userId).digest('hex').slice(0, 16)
-}
 
 interface StoredPart {
   readonly name?: string
@@ -78,7 +69,7 @@ export async function insertPendingExtraction(
   }
   if (dialect === 'sqlite' && !options.ifAbsent) {
     // A new upload's id cannot collide: index first, then point the row at the index entry.
-    await sql`INSERT INTO file_search (owner, name, body) VALUES (${searchOwner(row.userId)}, ${row.name}, '')`.execute(db)
+    await sql`INSERT INTO file_search (name, body) VALUES (${row.name}, '')`.execute(db)
     await db.insertInto('file_extractions').values({ ...values, search_rowid: sql<number>`last_insert_rowid()` }).execute()
     return true
   }
@@ -90,7 +81,7 @@ export async function insertPendingExtraction(
     .executeTakeFirst()
   if (!inserted) return false
   if (dialect === 'sqlite') {
-    await sql`INSERT INTO file_search (owner, name, body) VALUES (${searchOwner(row.userId)}, ${row.name}, '')`.execute(db)
+    await sql`INSERT INTO file_search (name, body) VALUES (${row.name}, '')`.execute(db)
     await db.updateTable('file_extractions').set({ search_rowid: sql<number>`last_insert_rowid()` }).where('file_id', '=', row.fileId).execute()
   }
   return true
@@ -123,7 +114,7 @@ export class KyselyExtractionRepository implements ExtractionRepository {
           updated_at: Date.now(),
         })
         .where('file_id', '=', fileId)
-        .returning(['user_id', 'name', 'search_rowid'])
+        .returning(['name', 'search_rowid'])
         .executeTakeFirst()
       if (!row) return false
       if (this.dialect === 'sqlite') await this.reindex(trx, fileId, { ...row, content })
@@ -186,17 +177,16 @@ export class KyselyExtractionRepository implements ExtractionRepository {
   private async reindex(
     trx: Kysely<Database>,
     fileId: string,
-    row: { user_id: string; name: string; search_rowid: number | string | null; content: string },
+    row: { name: string; search_rowid: number | string | null; content: string },
   ): Promise<void> {
-    const owner = searchOwner(row.user_id)
     if (row.search_rowid === null) {
-      await sql`INSERT INTO file_search (owner, name, body) VALUES (${owner}, ${row.name}, ${row.content})`.execute(trx)
+      await sql`INSERT INTO file_search (name, body) VALUES (${row.name}, ${row.content})`.execute(trx)
       await trx.updateTable('file_extractions').set({ search_rowid: sql<number>`last_insert_rowid()` }).where('file_id', '=', fileId).execute()
       return
     }
     const rowid = Number(row.search_rowid)
     await sql`DELETE FROM file_search WHERE rowid = ${rowid}`.execute(trx)
-    await sql`INSERT INTO file_search (rowid, owner, name, body) VALUES (${rowid}, ${owner}, ${row.name}, ${row.content})`.execute(trx)
+    await sql`INSERT INTO file_search (rowid, name, body) VALUES (${rowid}, ${row.name}, ${row.content})`.execute(trx)
   }
 }
 
@@ -231,13 +221,15 @@ export class KyselySearchRepository implements SearchRepository {
       return sql`AND (e.name LIKE ${pattern} ESCAPE '\\' OR e.content LIKE ${pattern} ESCAPE '\\')`
     })
     if (long.length > 0) {
-      const match = `owner:${ftsString(searchOwner(userId))} AND {name body}:(${long.map(ftsString).join(' AND ')})`
+      const match = long.map(ftsString).join(' AND ')
+      // CROSS JOIN keeps this order: the index lookup first, then each hit's row. Left to itself, the
+      // planner may walk the user's files and probe the index once per file.
       const result = await sql<Selectable<FilesTable>>`
         SELECT f.* FROM file_search s
-        JOIN file_extractions e ON e.search_rowid = s.rowid
-        JOIN files f ON f.id = e.file_id
-        WHERE file_search MATCH ${match} AND f.user_id = ${userId} AND f.status = 'ready' ${kinds} ${sql.join(likes, sql` `)}
-        ORDER BY bm25(file_search, 0.0, 10.0, 1.0), f.uploaded_at DESC, f.id DESC
+        CROSS JOIN file_extractions e ON e.search_rowid = s.rowid
+        CROSS JOIN files f ON f.id = e.file_id
+        WHERE file_search MATCH ${match} AND e.user_id = ${userId} AND f.status = 'ready' ${kinds} ${sql.join(likes, sql` `)}
+        ORDER BY bm25(file_search, 10.0, 1.0), f.uploaded_at DESC, f.id DESC
         LIMIT ${query.limit} OFFSET ${query.offset}`.execute(this.db)
       return result.rows
     }

@@ -17,6 +17,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js'
 const ALL_TYPES = 'jpg,png,pdf,doc,docx,xlsx,txt,md,csv,json'
 
 interface TextJson {
+  file_id: string
   status: string
   error: string | null
   kind: string
@@ -145,7 +146,7 @@ describe('extraction limits: bombs and broken files end failed or capped, and th
     const text = await textOf(cabinet, alice, await upload(cabinet, alice, 'bomb.docx', zipBombDocx(64 * 1024 * 1024)))
     expect(text).toMatchObject({ status: 'failed', error: 'The file decompresses to more than the limit of 8388608 bytes', text: '' })
     const db = await cabinet.backend.db()
-    const job = await db.selectFrom('jobs').select(['state', 'last_error', 'attempts']).where('kind', '=', 'extract-file').where('payload', 'like', `%${text.file_id ?? ''}%`).execute()
+    const job = await db.selectFrom('jobs').select(['state', 'last_error', 'attempts']).where('kind', '=', 'extract-file').where('payload', 'like', `%${text.file_id}%`).execute()
     expect(job.every((j) => j.state === 'failed' && j.attempts === 1)).toBe(true)
   })
 

@@ -43,7 +43,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   if (sqlite) {
     await db.schema.createIndex('file_extractions_search_rowid').on('file_extractions').column('search_rowid').unique().execute()
-    await sql`CREATE VIRTUAL TABLE file_search USING fts5(owner, name, body, content='', contentless_delete=1, tokenize='trigram')`.execute(db)
+    await sql`CREATE VIRTUAL TABLE file_search USING fts5(name, body, content='', contentless_delete=1, tokenize='trigram')`.execute(db)
     // Before, not after: the cascade removes the extraction row together with the file's.
     await sql`CREATE TRIGGER files_unindex BEFORE DELETE ON files BEGIN
       DELETE FROM file_search WHERE rowid = (SELECT search_rowid FROM file_extractions WHERE file_id = old.id);

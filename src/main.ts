@@ -17,6 +17,7 @@ import { FileSearch } from './domain/search/file-search.js'
 import { ThumbnailService } from './domain/thumbnails/thumbnail-service.js'
 import { CATCH_UP_EXTRACTIONS, catchUpExtractionsJob, EXTRACT_FILE, extractFileJob, scheduleExtractionCatchUp } from './jobs/extract-file.job.js'
 import { JobRunner } from './jobs/job-runner.js'
+import { LoadMonitor } from './jobs/load-monitor.js'
 import { RECOVER_INTERRUPTED, recoverInterruptedJob, scheduleRecovery } from './jobs/recover-interrupted.job.js'
 import { loadUrlSecret } from './url-secret.js'
 
@@ -86,7 +87,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     redirectDownloads: config.blobs.kind === 's3' && config.blobs.redirectDownloads,
     lifecycle: {
       extractionJob: (fileId) => extraction.jobFor(fileId),
-      uploaded: () => jobs.wake(),
+      uploaded: () => extractionJobs.wake(),
       removeDerived: (fileId) => thumbnails.removeAllFor(fileId),
     },
   }, logger)
@@ -96,13 +97,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     workerId: instanceId,
     handlers: {
       [RECOVER_INTERRUPTED]: recoverInterruptedJob({ files, blobs, jobs: metadata.jobs, uploadTimeoutMs: config.uploadTimeoutMs, logger }),
-      [EXTRACT_FILE]: extractFileJob(extraction),
       [CATCH_UP_EXTRACTIONS]: catchUpExtractionsJob(extraction),
     },
     pollIntervalMs: config.jobPollIntervalMs,
     leaseMs: config.jobLeaseMs,
-    // One slot more than worker threads, so image and text files go on while a PDF is parsed.
-    concurrency: limits.threads + 1,
     logger,
   })
   jobs.start()
@@ -111,6 +109,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const stopCatchUp = await scheduleExtractionCatchUp(metadata.jobs, recoveryEveryMs, logger)
 
   const app = await buildApp({ config, logger, files, extraction, thumbnails, search: new FileSearch(metadata), tokens, urlSigner })
+  // Extraction is background work: while requests keep the event loop busy, it waits (up to a second per job).
+  const load = new LoadMonitor(app.server)
+  const extractionJobs = new JobRunner(metadata.jobs, {
+    workerId: `${instanceId.slice(0, 56)}:x`,
+    handlers: { [EXTRACT_FILE]: extractFileJob(extraction) },
+    pollIntervalMs: config.jobPollIntervalMs,
+    leaseMs: config.jobLeaseMs,
+    // One slot more than worker threads, so image and text files go on while a PDF is parsed.
+    concurrency: limits.threads + 1,
+    yieldWhileBusy: { isBusy: () => load.isBusy(), maxWaitMs: 1000 },
+    logger,
+  })
+  extractionJobs.start()
   const address = await app.listen({ host: config.host, port: config.port })
   logger.info(
     { address, instanceId, database: config.database.kind, blobs: config.blobs.kind, dataDir: config.dataDir, trustUserHeader: config.trustUserHeader },
@@ -123,7 +134,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     (stopping ??= (async () => {
       stopRecovery()
       stopCatchUp()
-      await jobs.stop()
+      load.close()
+      await Promise.all([jobs.stop(), extractionJobs.stop()])
       await extractionPool.close()
       const force = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs)
       await app.close()

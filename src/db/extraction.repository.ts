@@ -48,16 +48,17 @@ function layOut(parts: readonly ExtractedPart[]): { content: string; stored: Sto
 }
 
 /**
- * Records a ready file's extraction as pending, and on SQLite indexes its name for search.
- * Runs inside the caller's transaction. With `ifAbsent`, a row that already exists is kept (returns false).
+ * Records a ready file's extraction as pending, inside the caller's transaction. The SQLite search
+ * index gets the file once extracted (an FTS5 write costs as much as the rest of an upload's
+ * commit); until then search finds a pending file by name with LIKE. With `ifAbsent`, a row that
+ * already exists is kept (returns false).
  */
 export async function insertPendingExtraction(
   db: Kysely<Database>,
-  dialect: Dialect,
   row: { fileId: string; userId: string; name: string; jobId: string; now: number },
   options: { ifAbsent?: boolean } = {},
 ): Promise<boolean> {
-  const values = {
+  let insert = db.insertInto('file_extractions').values({
     file_id: row.fileId,
     user_id: row.userId,
     name: row.name,
@@ -66,25 +67,10 @@ export async function insertPendingExtraction(
     content: '',
     word_count: 0,
     updated_at: row.now,
-  }
-  if (dialect === 'sqlite' && !options.ifAbsent) {
-    // A new upload's id cannot collide: index first, then point the row at the index entry.
-    await sql`INSERT INTO file_search (name, body) VALUES (${row.name}, '')`.execute(db)
-    await db.insertInto('file_extractions').values({ ...values, search_rowid: sql<number>`last_insert_rowid()` }).execute()
-    return true
-  }
-  const inserted = await db
-    .insertInto('file_extractions')
-    .values(values)
-    .onConflict((oc) => oc.column('file_id').doNothing())
-    .returning('file_id')
-    .executeTakeFirst()
-  if (!inserted) return false
-  if (dialect === 'sqlite') {
-    await sql`INSERT INTO file_search (name, body) VALUES (${row.name}, '')`.execute(db)
-    await db.updateTable('file_extractions').set({ search_rowid: sql<number>`last_insert_rowid()` }).where('file_id', '=', row.fileId).execute()
-  }
-  return true
+  })
+  if (options.ifAbsent) insert = insert.onConflict((oc) => oc.column('file_id').doNothing())
+  const result = await insert.executeTakeFirst()
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0
 }
 
 export class KyselyExtractionRepository implements ExtractionRepository {
@@ -98,7 +84,7 @@ export class KyselyExtractionRepository implements ExtractionRepository {
     return row && rowToRecord(row)
   }
 
-  async saveResult(fileId: string, outcome: ExtractionOutcome): Promise<boolean> {
+  async saveResult(fileId: string, outcome: ExtractionOutcome, options: { completeJob?: { id: string; workerId: string } } = {}): Promise<boolean> {
     const { content, stored } = layOut(outcome.parts)
     return this.db.transaction().execute(async (trx) => {
       const row = await trx
@@ -116,19 +102,24 @@ export class KyselyExtractionRepository implements ExtractionRepository {
         .where('file_id', '=', fileId)
         .returning(['name', 'search_rowid'])
         .executeTakeFirst()
-      if (!row) return false
-      if (this.dialect === 'sqlite') await this.reindex(trx, fileId, { ...row, content })
-      return true
+      if (row && this.dialect === 'sqlite') await this.reindex(trx, fileId, { ...row, content })
+      const job = options.completeJob
+      if (job) await new KyselyJobQueue(trx, this.dialect).complete(job.id, job.workerId)
+      return row !== undefined
     })
   }
 
   async saveFailure(fileId: string, error: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable('file_extractions')
-      .set({ status: 'failed', error, updated_at: Date.now() })
-      .where('file_id', '=', fileId)
-      .executeTakeFirst()
-    return result.numUpdatedRows > 0n
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('file_extractions')
+        .set({ status: 'failed', error, updated_at: Date.now() })
+        .where('file_id', '=', fileId)
+        .returning(['name', 'search_rowid', 'content'])
+        .executeTakeFirst()
+      if (row && this.dialect === 'sqlite') await this.reindex(trx, fileId, row)
+      return row !== undefined
+    })
   }
 
   async queueMissing(options: { limit: number; job: (fileId: string) => EnqueueOptions }): Promise<number> {
@@ -145,7 +136,7 @@ export class KyselyExtractionRepository implements ExtractionRepository {
       const added = await this.db.transaction().execute(async (trx) => {
         const jobId = await new KyselyJobQueue(trx, this.dialect).enqueue(options.job(file.id))
         const row = { fileId: file.id, userId: file.user_id, name: file.original_name, jobId, now: Date.now() }
-        return insertPendingExtraction(trx, this.dialect, row, { ifAbsent: true })
+        return insertPendingExtraction(trx, row, { ifAbsent: true })
       })
       if (added) queued += 1
     }
@@ -163,17 +154,12 @@ export class KyselyExtractionRepository implements ExtractionRepository {
       .execute()
     for (const orphan of orphans) {
       const reason = orphan.state === 'failed' ? (orphan.last_error ?? 'The extraction job failed') : 'The extraction job was lost'
-      await this.db
-        .updateTable('file_extractions')
-        .set({ status: 'failed', error: reason, updated_at: Date.now() })
-        .where('file_id', '=', orphan.file_id)
-        .where('status', '=', 'pending')
-        .execute()
+      await this.saveFailure(orphan.file_id, reason)
     }
     return orphans.length
   }
 
-  /** Replaces the file's entry in the FTS5 index with its name and text. */
+  /** Puts the file's name and text in the FTS5 index, replacing its earlier entry. */
   private async reindex(
     trx: Kysely<Database>,
     fileId: string,
@@ -222,16 +208,27 @@ export class KyselySearchRepository implements SearchRepository {
     })
     if (long.length > 0) {
       const match = long.map(ftsString).join(' AND ')
+      const pendingNames = sql.join(
+        long.map((term) => sql`AND e.name LIKE ${containsPattern(term)} ESCAPE '\\'`),
+        sql` `,
+      )
       // CROSS JOIN keeps this order: the index lookup first, then each hit's row. Left to itself, the
-      // planner may walk the user's files and probe the index once per file.
-      const result = await sql<Selectable<FilesTable>>`
-        SELECT f.* FROM file_search s
-        CROSS JOIN file_extractions e ON e.search_rowid = s.rowid
-        CROSS JOIN files f ON f.id = e.file_id
-        WHERE file_search MATCH ${match} AND e.user_id = ${userId} AND f.status = 'ready' ${kinds} ${sql.join(likes, sql` `)}
-        ORDER BY bm25(file_search, 10.0, 1.0), f.uploaded_at DESC, f.id DESC
+      // planner may walk the user's files and probe the index once per file. Files not yet indexed
+      // (extraction pending) are matched by name, and rank with name matches (BM25 scores are negative).
+      const result = await sql<Selectable<FilesTable> & { score: number }>`
+        SELECT * FROM (
+          SELECT f.*, bm25(file_search, 10.0, 1.0) AS score FROM file_search s
+          CROSS JOIN file_extractions e ON e.search_rowid = s.rowid
+          CROSS JOIN files f ON f.id = e.file_id
+          WHERE file_search MATCH ${match} AND e.user_id = ${userId} AND f.status = 'ready' ${kinds} ${sql.join(likes, sql` `)}
+          UNION ALL
+          SELECT f.*, -1000000.0 AS score FROM file_extractions e
+          JOIN files f ON f.id = e.file_id
+          WHERE e.user_id = ${userId} AND e.status = 'pending' AND e.search_rowid IS NULL AND f.status = 'ready' ${kinds} ${pendingNames} ${sql.join(likes, sql` `)}
+        )
+        ORDER BY score, uploaded_at DESC, id DESC
         LIMIT ${query.limit} OFFSET ${query.offset}`.execute(this.db)
-      return result.rows
+      return result.rows.map(({ score: _score, ...file }) => file as Selectable<FilesTable>)
     }
     const nameMatches = sql.join(
       short.map((term) => sql`e.name LIKE ${containsPattern(term)} ESCAPE '\\'`),

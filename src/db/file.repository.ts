@@ -51,7 +51,7 @@ export class KyselyFileRepository implements FileRepository {
       const file = await this.markReadyIn(trx, id, stored)
       const jobId = await new KyselyJobQueue(trx, this.dialect).enqueue(job)
       const row = { fileId: id, userId: file.userId, name: file.originalName, jobId, now: stored.uploadedAt.getTime() }
-      await insertPendingExtraction(trx, this.dialect, row)
+      await insertPendingExtraction(trx, row)
       return file
     })
   }

@@ -97,8 +97,12 @@ export interface ExtractionOutcome extends ExtractionResult {
 
 export interface ExtractionRepository {
   find(fileId: string): Promise<ExtractionRecord | undefined>
-  /** Stores the result and indexes its text for search; false when the file is gone. */
-  saveResult(fileId: string, outcome: ExtractionOutcome): Promise<boolean>
+  /**
+   * Stores the result and indexes its text for search; false when the file is gone. With
+   * `completeJob`, also marks that running job done (if `workerId` still holds it) in the same
+   * transaction: one commit instead of two per extracted file.
+   */
+  saveResult(fileId: string, outcome: ExtractionOutcome, options?: { completeJob?: { id: string; workerId: string } }): Promise<boolean>
   /** Marks the extraction failed with a reason (the name stays searchable); false when the file is gone. */
   saveFailure(fileId: string, error: string): Promise<boolean>
   /**

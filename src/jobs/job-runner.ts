@@ -1,6 +1,9 @@
 import type { Logger } from 'pino'
 import type { Job, JobQueue } from './job-queue.js'
 
+/** How often a yielding slot looks again whether the server is still busy. */
+const YIELD_STEP_MS = 20
+
 /** Does one job; throwing marks the attempt failed (retried with backoff until its attempts run out). */
 export type JobHandler = (job: Job, signal: AbortSignal) => Promise<void>
 
@@ -22,6 +25,11 @@ export interface JobRunnerOptions {
   readonly leaseMs: number
   /** Jobs run at once by this instance; default 1. */
   readonly concurrency?: number
+  /**
+   * Background priority: while this says the server is busy, a slot waits before claiming, up to
+   * `maxWaitMs` (so some work always gets done). Requests are answered first; the queue waits.
+   */
+  readonly yieldWhileBusy?: { readonly isBusy: () => boolean; readonly maxWaitMs: number }
   readonly logger: Logger
 }
 
@@ -44,16 +52,16 @@ export class JobRunner {
     this.loops = Array.from({ length: slots }, (_, slot) => this.run(slot === 0 ? this.options.workerId : `${this.options.workerId}:${slot}`))
   }
 
-  /** Ends the pause of idle slots now, e.g. right after this instance queued a job. */
+  /** Ends the pause of one idle slot now, e.g. right after this instance queued a job. */
   wake(): void {
-    for (const wake of this.sleepers) wake()
+    this.sleepers.values().next().value?.()
   }
 
   /** Stops claiming; jobs already running get the abort signal and are awaited. */
   async stop(): Promise<void> {
     this.running = false
     this.abort.abort()
-    this.wake()
+    for (const wake of [...this.sleepers]) wake()
     await Promise.all(this.loops)
   }
 
@@ -61,6 +69,7 @@ export class JobRunner {
     const kinds = Object.keys(this.options.handlers)
     const log = this.options.logger.child({ worker: workerId })
     while (this.running) {
+      await this.yieldToRequests()
       let job: Job | undefined
       try {
         job = await this.queue.claim({ kinds, workerId, leaseMs: this.options.leaseMs })
@@ -90,6 +99,13 @@ export class JobRunner {
     } finally {
       clearInterval(renew)
     }
+  }
+
+  private async yieldToRequests(): Promise<void> {
+    const busy = this.options.yieldWhileBusy
+    if (!busy) return
+    const until = Date.now() + busy.maxWaitMs
+    while (this.running && busy.isBusy() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, YIELD_STEP_MS))
   }
 
   private sleep(ms: number): Promise<void> {

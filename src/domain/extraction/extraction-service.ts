@@ -115,7 +115,9 @@ export class ExtractionService {
       const result = await this.extract(file, signal)
       const text = result.parts.map((part) => part.text).join(' ')
       const status = result.layout === 'none' && !result.facts.image ? 'unsupported' : 'done'
-      await this.metadata.extractions.saveResult(fileId, { ...result, status, wordCount: countWords(text) })
+      // Completing the job with the result saves a commit per file; the runner's own completion then finds it done.
+      const completeJob = job.lockedBy === undefined ? undefined : { id: job.id, workerId: job.lockedBy }
+      await this.metadata.extractions.saveResult(fileId, { ...result, status, wordCount: countWords(text) }, completeJob && { completeJob })
     } catch (error) {
       if (error instanceof ExtractionFailure) {
         await this.metadata.extractions.saveFailure(fileId, error.message)

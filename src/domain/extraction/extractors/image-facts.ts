@@ -4,6 +4,9 @@ import { ExtractionFailure } from '../limits.js'
 /** Bytes from the start of an image that hold its header and EXIF block in practice. */
 export const IMAGE_HEAD_BYTES = 128 * 1024
 
+/** How each format starts its EXIF block: JPEG's APP1 header, PNG's eXIf chunk, WebP's EXIF chunk. */
+const EXIF_MARKERS = [Buffer.from('Exif\0\0', 'latin1'), Buffer.from('eXIf'), Buffer.from('EXIF')]
+
 const FORMATS: Readonly<Record<string, string>> = { jpg: 'jpg', png: 'png', gif: 'gif', webp: 'webp' }
 
 interface ExifFields {
@@ -39,12 +42,8 @@ export async function extractImageFacts(head: Buffer): Promise<ExtractionResult>
   const format = FORMATS[size.type === 'jpeg' ? 'jpg' : (size.type ?? '')]
   if (!format || !size.width || !size.height) throw new ExtractionFailure('Not a readable image: no dimensions in its header')
   let exif: ExifFields | undefined
-  try {
-    const { default: exifr } = await import('exifr')
-    exif = (await exifr.parse(head, { tiff: true, exif: true, gps: true, ifd1: false, xmp: false, icc: false, iptc: false, jfif: false, ihdr: false, translateValues: false, reviveValues: true, pick: ['Orientation', 'DateTimeOriginal', 'CreateDate', 'GPSLatitude', 'GPSLongitude'] })) as ExifFields | undefined
-  } catch {
-    // No EXIF block, or a damaged one: the header facts stand on their own.
-  }
+  // Most images without EXIF would still cost exifr a walk through their chunks: skip those outright.
+  if (EXIF_MARKERS.some((marker) => head.includes(marker))) exif = await readExif(head)
   const orientation = exif?.Orientation ?? size.orientation
   const capturedAt = localIso(exif?.DateTimeOriginal ?? exif?.CreateDate)
   const image: ImageFacts = {
@@ -56,4 +55,15 @@ export async function extractImageFacts(head: Buffer): Promise<ExtractionResult>
     hasGps: exif?.GPSLatitude !== undefined || exif?.latitude !== undefined,
   }
   return { layout: 'none', parts: [], facts: { truncated: false, image } }
+}
+
+async function readExif(head: Buffer): Promise<ExifFields | undefined> {
+  try {
+    const { default: exifr } = await import('exifr')
+    const options = { tiff: true, exif: true, gps: true, ifd1: false, xmp: false, icc: false, iptc: false, jfif: false, ihdr: false, translateValues: false, reviveValues: true }
+    return (await exifr.parse(head, { ...options, pick: ['Orientation', 'DateTimeOriginal', 'CreateDate', 'GPSLatitude', 'GPSLongitude'] })) as ExifFields | undefined
+  } catch {
+    // A damaged EXIF block: the header facts stand on their own.
+    return undefined
+  }
 }

@@ -198,49 +198,56 @@ export class KyselySearchRepository implements SearchRepository {
     return rows.map(fileRowToStoredFile)
   }
 
+  /**
+   * Two tiers, each cheap on a large index: files whose name holds every term (newest first),
+   * then files whose name or text holds every term, most recently indexed first. Long terms go
+   * through the FTS5 trigram index (CROSS JOIN keeps the index lookup first, so the scan stops
+   * once the page is full); short ones are matched with LIKE.
+   */
   private async searchSqlite(userId: string, query: SearchQuery): Promise<Array<Selectable<FilesTable>>> {
     const long = query.terms.filter((term) => [...term].length >= TRIGRAM_CHARS)
     const short = query.terms.filter((term) => [...term].length < TRIGRAM_CHARS)
     const kinds = query.kinds ? sql`AND f.kind IN (${sql.join([...query.kinds])})` : sql``
-    const likes = short.map((term) => {
-      const pattern = containsPattern(term)
-      return sql`AND (e.name LIKE ${pattern} ESCAPE '\\' OR e.content LIKE ${pattern} ESCAPE '\\')`
-    })
-    if (long.length > 0) {
-      const match = long.map(ftsString).join(' AND ')
-      const pendingNames = sql.join(
-        long.map((term) => sql`AND e.name LIKE ${containsPattern(term)} ESCAPE '\\'`),
-        sql` `,
-      )
-      // CROSS JOIN keeps this order: the index lookup first, then each hit's row. Left to itself, the
-      // planner may walk the user's files and probe the index once per file. Files not yet indexed
-      // (extraction pending) are matched by name, and rank with name matches (BM25 scores are negative).
-      const result = await sql<Selectable<FilesTable> & { score: number }>`
-        SELECT * FROM (
-          SELECT f.*, bm25(file_search, 10.0, 1.0) AS score FROM file_search s
+    const like = (column: string, term: string) => sql`${sql.ref(column)} LIKE ${containsPattern(term)} ESCAPE '\\'`
+    const shortAnywhere = sql.join(short.map((term) => sql`AND (${like('e.name', term)} OR ${like('e.content', term)})`), sql` `)
+    const nameHoldsAll = sql.join(query.terms.map((term) => like('e.name', term)), sql` AND `)
+    const wanted = query.offset + query.limit
+
+    const byName = long.length > 0
+      ? await sql<Selectable<FilesTable>>`
+          SELECT * FROM (
+            SELECT f.* FROM file_search s
+            CROSS JOIN file_extractions e ON e.search_rowid = s.rowid
+            CROSS JOIN files f ON f.id = e.file_id
+            WHERE file_search MATCH ${`{name}: (${long.map(ftsString).join(' AND ')})`} AND e.user_id = ${userId} AND f.status = 'ready' ${kinds} AND ${nameHoldsAll}
+            UNION ALL
+            SELECT f.* FROM file_extractions e JOIN files f ON f.id = e.file_id
+            WHERE e.user_id = ${userId} AND e.status = 'pending' AND e.search_rowid IS NULL AND f.status = 'ready' ${kinds} AND ${nameHoldsAll}
+          )
+          ORDER BY uploaded_at DESC, id DESC LIMIT ${wanted}`.execute(this.db)
+      : await sql<Selectable<FilesTable>>`
+          SELECT f.* FROM file_extractions e JOIN files f ON f.id = e.file_id
+          WHERE e.user_id = ${userId} AND f.status = 'ready' ${kinds} AND ${nameHoldsAll}
+          ORDER BY f.uploaded_at DESC, f.id DESC LIMIT ${wanted}`.execute(this.db)
+    const named = byName.rows.slice(query.offset)
+    if (byName.rows.length >= wanted) return named
+    // Fewer name matches than the page reaches: byName.rows.length is their exact count.
+    const limit = query.limit - named.length
+    const offset = Math.max(0, query.offset - byName.rows.length)
+    const byText = long.length > 0
+      ? await sql<Selectable<FilesTable>>`
+          SELECT f.* FROM file_search s
           CROSS JOIN file_extractions e ON e.search_rowid = s.rowid
           CROSS JOIN files f ON f.id = e.file_id
-          WHERE file_search MATCH ${match} AND e.user_id = ${userId} AND f.status = 'ready' ${kinds} ${sql.join(likes, sql` `)}
-          UNION ALL
-          SELECT f.*, -1000000.0 AS score FROM file_extractions e
-          JOIN files f ON f.id = e.file_id
-          WHERE e.user_id = ${userId} AND e.status = 'pending' AND e.search_rowid IS NULL AND f.status = 'ready' ${kinds} ${pendingNames} ${sql.join(likes, sql` `)}
-        )
-        ORDER BY score, uploaded_at DESC, id DESC
-        LIMIT ${query.limit} OFFSET ${query.offset}`.execute(this.db)
-      return result.rows.map(({ score: _score, ...file }) => file as Selectable<FilesTable>)
-    }
-    const nameMatches = sql.join(
-      short.map((term) => sql`e.name LIKE ${containsPattern(term)} ESCAPE '\\'`),
-      sql` AND `,
-    )
-    const result = await sql<Selectable<FilesTable>>`
-      SELECT f.* FROM file_extractions e
-      JOIN files f ON f.id = e.file_id
-      WHERE e.user_id = ${userId} AND f.status = 'ready' ${kinds} ${sql.join(likes, sql` `)}
-      ORDER BY (${nameMatches}) DESC, f.uploaded_at DESC, f.id DESC
-      LIMIT ${query.limit} OFFSET ${query.offset}`.execute(this.db)
-    return result.rows
+          WHERE file_search MATCH ${`{name body}: (${long.map(ftsString).join(' AND ')})`} AND e.user_id = ${userId} AND f.status = 'ready' ${kinds} ${shortAnywhere}
+            AND NOT (${nameHoldsAll})
+          ORDER BY s.rowid DESC LIMIT ${limit} OFFSET ${offset}`.execute(this.db)
+      : await sql<Selectable<FilesTable>>`
+          SELECT f.* FROM files f
+          CROSS JOIN file_extractions e ON e.file_id = f.id
+          WHERE f.user_id = ${userId} AND f.status = 'ready' ${kinds} ${shortAnywhere} AND NOT (${nameHoldsAll})
+          ORDER BY f.uploaded_at DESC, f.id DESC LIMIT ${limit} OFFSET ${offset}`.execute(this.db)
+    return [...named, ...byText.rows]
   }
 
   private async searchPostgres(userId: string, query: SearchQuery): Promise<Array<Selectable<FilesTable>>> {
@@ -258,7 +265,7 @@ export class KyselySearchRepository implements SearchRepository {
       SELECT f.* FROM file_extractions e
       JOIN files f ON f.id = e.file_id
       WHERE e.user_id = ${userId} AND f.status = 'ready' ${kinds} ${matches}
-      ORDER BY (${nameMatches}) DESC, similarity(e.name, ${query.terms.join(' ')}) DESC, f.uploaded_at DESC, f.id DESC
+      ORDER BY (${nameMatches}) DESC, f.uploaded_at DESC, f.id DESC
       LIMIT ${query.limit} OFFSET ${query.offset}`.execute(this.db)
     return result.rows
   }

@@ -128,7 +128,10 @@ export interface SearchQuery {
 }
 
 export interface SearchRepository {
-  /** Ranked: files whose name holds the terms first, then by how well the text matches, then newest. */
+  /**
+   * Ranked: files whose name holds every term first (newest first), then those that hold them in
+   * their text (SQLite: most recently indexed first; PostgreSQL: newest first).
+   */
   search(userId: string, query: SearchQuery): Promise<StoredFile[]>
 }
 

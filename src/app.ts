@@ -11,8 +11,11 @@ import type { GrantService } from './domain/auth/grant-service.js'
 import type { SessionService } from './domain/auth/session-service.js'
 import type { UrlSigner } from './domain/auth/signed-url.js'
 import type { TokenService } from './domain/auth/token-service.js'
+import type { ExtractionService } from './domain/extraction/extraction-service.js'
 import type { FileService } from './domain/files/file-service.js'
+import type { FileSearch } from './domain/search/file-search.js'
 import type { Readiness, StatsService } from './domain/stats/stats-service.js'
+import type { ThumbnailService } from './domain/thumbnails/thumbnail-service.js'
 import type { QuotaService } from './domain/users/quota-service.js'
 import { ERRORS, isAppError } from './errors.js'
 import { createAuthenticate } from './http/authenticate.js'
@@ -33,6 +36,8 @@ import deleteFileRoute from './http/routes/files/delete-file.route.js'
 import downloadFileRoute from './http/routes/files/download-file.route.js'
 import getFileMetaRoute from './http/routes/files/get-file-meta.route.js'
 import { GrantSchema } from './http/routes/files/grant-schemas.js'
+import getFileTextRoute from './http/routes/files/get-file-text.route.js'
+import getFileThumbnailRoute from './http/routes/files/get-file-thumbnail.route.js'
 import listFilesRoute from './http/routes/files/list-files.route.js'
 import updateFileRoute from './http/routes/files/update-file.route.js'
 import listGrantsRoute from './http/routes/files/list-grants.route.js'
@@ -52,6 +57,9 @@ export interface AppDeps {
   readonly config: Config
   readonly logger: Logger
   readonly files: FileService
+  readonly extraction: ExtractionService
+  readonly thumbnails: ThumbnailService
+  readonly search: FileSearch
   readonly tokens: TokenService
   readonly urlSigner: UrlSigner
   readonly stats: StatsService
@@ -71,6 +79,8 @@ const ROUTES: ReadonlyArray<(app: App, deps: RouteDeps) => void> = [
   listFilesRoute,
   downloadFileRoute,
   getFileMetaRoute,
+  getFileTextRoute,
+  getFileThumbnailRoute,
   createFileUrlRoute,
   deleteFileRoute,
   updateFileRoute,
@@ -174,6 +184,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const routeDeps: RouteDeps = {
     config,
     files: deps.files,
+    extraction: deps.extraction,
+    thumbnails: deps.thumbnails,
+    search: deps.search,
     urlSigner: deps.urlSigner,
     authenticate: createAuthenticate(deps.tokens, deps.keys, { trustUserHeader: config.trustUserHeader }),
     stats: deps.stats,

@@ -38,6 +38,16 @@ describe('loadConfig', () => {
       shutdownGraceMs: 30_000,
       jobPollIntervalMs: 1000,
       jobLeaseMs: 30_000,
+      extraction: {
+        threads: 1,
+        timeoutMs: 30_000,
+        heapMb: 128,
+        maxPages: 500,
+        maxDecompressedBytes: 128 * MIB,
+        maxTextChars: 1_000_000,
+        maxSheetRows: 10_000,
+      },
+      thumbnailSizes: [256, 1024],
       logLevel: 'info',
       retentionMs: 30 * 86_400_000,
       cleanupSchedule: '0 3 * * 0',
@@ -122,6 +132,14 @@ describe('loadConfig', () => {
       CABINET_SHUTDOWN_GRACE_MS: '0',
       CABINET_JOB_POLL_INTERVAL_MS: '250',
       CABINET_JOB_LEASE_MS: '2000',
+      CABINET_EXTRACT_THREADS: '2',
+      CABINET_EXTRACT_TIMEOUT_MS: '5000',
+      CABINET_EXTRACT_HEAP_MB: '64',
+      CABINET_EXTRACT_MAX_PAGES: '10',
+      CABINET_EXTRACT_MAX_DECOMPRESSED_BYTES: '2097152',
+      CABINET_EXTRACT_MAX_TEXT_CHARS: '5000',
+      CABINET_EXTRACT_MAX_SHEET_ROWS: '100',
+      CABINET_THUMBNAIL_SIZES: '128, 512',
       CABINET_LOG_LEVEL: 'debug',
     })
     expect(config).toMatchObject({
@@ -143,6 +161,8 @@ describe('loadConfig', () => {
       shutdownGraceMs: 0,
       jobPollIntervalMs: 250,
       jobLeaseMs: 2000,
+      extraction: { threads: 2, timeoutMs: 5000, heapMb: 64, maxPages: 10, maxDecompressedBytes: 2 * MIB, maxTextChars: 5000, maxSheetRows: 100 },
+      thumbnailSizes: [128, 512],
       logLevel: 'debug',
     })
   })
@@ -251,6 +271,12 @@ describe('loadConfig', () => {
 
   it('refuses an empty CABINET_ALLOWED_TYPES list', () => {
     expect(problemsOf({ CABINET_ALLOWED_TYPES: ' , ' })).toEqual([expect.stringMatching(/^CABINET_ALLOWED_TYPES/)])
+  })
+
+  it('refuses thumbnail sizes that are not whole numbers of pixels in range', () => {
+    expect(problemsOf({ CABINET_THUMBNAIL_SIZES: '256,big' })).toEqual([expect.stringMatching(/^CABINET_THUMBNAIL_SIZES.*whole numbers/)])
+    expect(problemsOf({ CABINET_THUMBNAIL_SIZES: '8' })).toEqual([expect.stringMatching(/^CABINET_THUMBNAIL_SIZES.*at least 16/)])
+    expect(problemsOf({ CABINET_EXTRACT_THREADS: '0' })).toEqual([expect.stringMatching(/^CABINET_EXTRACT_THREADS.*at least 1/)])
   })
 
   it('normalises allowed types: case, spaces, leading dots and duplicates', () => {

@@ -57,6 +57,10 @@ export interface Config {
   readonly jobLeaseMs: number
   /** How long shutdown waits for in-flight requests before closing them. */
   readonly shutdownGraceMs: number
+  /** Limits of text extraction (see ExtractionLimits) and its worker threads. */
+  readonly extraction: ExtractionConfig
+  /** Longest side in pixels of each thumbnail size offered; the first is the default. */
+  readonly thumbnailSizes: readonly number[]
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** How long a file is kept after upload unless its owner has their own retention or it is pinned; undefined: forever. */
   readonly retentionMs: number | undefined
@@ -107,6 +111,19 @@ export interface RateLimitConfig {
   readonly downloadsPerUser: number
   readonly downloadsPerIp: number
   readonly loginsPerIp: number
+}
+
+export interface ExtractionConfig {
+  /** Worker threads for PDF, DOCX, XLSX and DOC parsing (and thumbnails made at once); created on demand. */
+  readonly threads: number
+  /** One file's time limit. */
+  readonly timeoutMs: number
+  /** V8 heap cap of each worker thread, in MB. */
+  readonly heapMb: number
+  readonly maxPages: number
+  readonly maxDecompressedBytes: number
+  readonly maxTextChars: number
+  readonly maxSheetRows: number
 }
 
 export class ConfigError extends Error {
@@ -233,6 +250,18 @@ const EnvSchema = z.object({
       .optional(),
   ),
   CABINET_AUDIT_RETENTION_DAYS: wholeNumber(0, 36_500).default(180),
+  CABINET_EXTRACT_THREADS: wholeNumber(1, 16).default(1),
+  CABINET_EXTRACT_TIMEOUT_MS: wholeNumber(1000, 3_600_000).default(30_000),
+  CABINET_EXTRACT_HEAP_MB: wholeNumber(32, 8192).default(128),
+  CABINET_EXTRACT_MAX_PAGES: wholeNumber(1, 100_000).default(500),
+  CABINET_EXTRACT_MAX_DECOMPRESSED_BYTES: wholeNumber(MIB, 64 * 1024 * MIB).default(128 * MIB),
+  CABINET_EXTRACT_MAX_TEXT_CHARS: wholeNumber(1000, 100_000_000).default(1_000_000),
+  CABINET_EXTRACT_MAX_SHEET_ROWS: wholeNumber(1, 1_000_000).default(10_000),
+  CABINET_THUMBNAIL_SIZES: z
+    .string()
+    .default('256,1024')
+    .transform((v) => v.split(',').map((size) => size.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^\d+$/, 'sizes must be whole numbers of pixels').transform(Number).pipe(z.number().int().min(16, 'sizes must be at least 16').max(4096, 'sizes must be at most 4096'))).min(1, 'must list at least one size')),
   CABINET_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CABINET_RETENTION: z
     .string()
@@ -314,6 +343,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     shutdownGraceMs: e.CABINET_SHUTDOWN_GRACE_MS,
     jobPollIntervalMs: e.CABINET_JOB_POLL_INTERVAL_MS,
     jobLeaseMs: e.CABINET_JOB_LEASE_MS,
+    extraction: Object.freeze({
+      threads: e.CABINET_EXTRACT_THREADS,
+      timeoutMs: e.CABINET_EXTRACT_TIMEOUT_MS,
+      heapMb: e.CABINET_EXTRACT_HEAP_MB,
+      maxPages: e.CABINET_EXTRACT_MAX_PAGES,
+      maxDecompressedBytes: e.CABINET_EXTRACT_MAX_DECOMPRESSED_BYTES,
+      maxTextChars: e.CABINET_EXTRACT_MAX_TEXT_CHARS,
+      maxSheetRows: e.CABINET_EXTRACT_MAX_SHEET_ROWS,
+    }),
+    thumbnailSizes: Object.freeze([...new Set(e.CABINET_THUMBNAIL_SIZES)]),
     logLevel: e.CABINET_LOG_LEVEL,
     retentionMs: e.CABINET_RETENTION === 'never' ? undefined : e.CABINET_RETENTION,
     cleanupSchedule: e.CABINET_CLEANUP_SCHEDULE,

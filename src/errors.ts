@@ -46,6 +46,7 @@ export const ERRORS = {
     new AppError('RANGE_NOT_SATISFIABLE', 416, `Requested range is outside the file (size ${size} bytes)`, {
       headers: { 'content-range': `bytes */${size}` },
     }),
+  thumbnailUnavailable: (reason: string) => new AppError('THUMBNAIL_UNAVAILABLE', 422, `No thumbnail for this file: ${reason}`),
   insufficientStorage: () =>
     new AppError('INSUFFICIENT_STORAGE', 507, 'The server is low on storage space; try again later'),
   quotaExceeded: (message: string) => new AppError('QUOTA_EXCEEDED', 507, message),

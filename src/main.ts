@@ -14,9 +14,15 @@ import { GrantService } from './domain/auth/grant-service.js'
 import { SessionService } from './domain/auth/session-service.js'
 import { UrlSigner } from './domain/auth/signed-url.js'
 import { TokenService } from './domain/auth/token-service.js'
+import { ExtractionPool } from './domain/extraction/extraction-pool.js'
+import { ExtractionService } from './domain/extraction/extraction-service.js'
 import { FileService } from './domain/files/file-service.js'
+import { FileSearch } from './domain/search/file-search.js'
+import { ThumbnailService } from './domain/thumbnails/thumbnail-service.js'
 import { QuotaService } from './domain/users/quota-service.js'
+import { CATCH_UP_EXTRACTIONS, catchUpExtractionsJob, EXTRACT_FILE, extractFileJob, scheduleExtractionCatchUp } from './jobs/extract-file.job.js'
 import { JobRunner } from './jobs/job-runner.js'
+import { LoadMonitor } from './jobs/load-monitor.js'
 import { operationsJobHandlers, scheduleOperations } from './jobs/operations.job.js'
 import { RECOVER_INTERRUPTED, recoverInterruptedJob, scheduleRecovery } from './jobs/recover-interrupted.job.js'
 import { BackupService } from './domain/backup/backup-service.js'
@@ -34,6 +40,9 @@ export { openBlobStore, openMetadataStore }
 /** How often an instance adds its upload/download counts to the shared daily table. */
 const TRAFFIC_FLUSH_INTERVAL_MS = 5_000
 
+/** Extraction worker threads end after this long without work, giving their memory back. */
+const EXTRACT_IDLE_MS = 15_000
+
 export interface RunningServer {
   readonly app: FastifyInstance
   readonly address: string
@@ -47,6 +56,9 @@ export interface RunningServer {
     readonly grants: GrantService
     readonly audit: AuditLog
     readonly quotas: QuotaService
+    readonly extraction: ExtractionService
+    readonly thumbnails: ThumbnailService
+    readonly extractionPool: ExtractionPool
   }
   /** Stops accepting, lets in-flight requests finish (up to the grace period), then releases everything. */
   stop(): Promise<void>
@@ -61,6 +73,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   })
   const metrics = new Metrics()
   const traffic = new TrafficRecorder(metadata.traffic, { flushIntervalMs: TRAFFIC_FLUSH_INTERVAL_MS, logger })
+  const instanceId = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`
+  const { extraction: limits } = config
+  const extractionPool = new ExtractionPool({ threads: limits.threads, heapMb: limits.heapMb, timeoutMs: limits.timeoutMs, idleTimeoutMs: EXTRACT_IDLE_MS })
+  const extraction = new ExtractionService(metadata, blobs, extractionPool, { limits }, logger)
+  const thumbnails = new ThumbnailService(metadata.derivedBlobs, blobs, metadata.locks, {
+    sizes: config.thumbnailSizes,
+    timeoutMs: limits.timeoutMs,
+    concurrency: limits.threads,
+    instanceId,
+  }, logger)
   const files = new FileService(metadata, blobs, {
     ...config,
     quota: config.quota,
@@ -75,6 +97,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         traffic.downloaded(bytes)
       },
     },
+    lifecycle: {
+      extractionJob: (fileId) => extraction.jobFor(fileId),
+      uploaded: () => extractionJobs.wake(),
+    },
   }, logger)
   const tokens = new TokenService(metadata.tokens)
   const keys = new ApiKeyService(metadata.apiKeys)
@@ -83,7 +109,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     defaultTtlSeconds: config.grantTtlSeconds,
     maxTtlSeconds: config.grantMaxTtlSeconds,
   })
-  const access = new FileAccess(files, grants, audit)
+  const search = new FileSearch(metadata)
+  const access = new FileAccess(files, grants, audit, search)
   const quotas = new QuotaService(metadata.users, config.quota)
   const { wechat } = config
   const wechatClient =
@@ -92,7 +119,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       : undefined
   const sessions = new SessionService(tokens, metadata.users, wechatClient, config, logger)
   const urlSigner = new UrlSigner(await loadUrlSecret(config.urlSecret, metadata.settings))
-  const instanceId = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`
   const exclusive: ExclusiveRunDeps = {
     locks: metadata.locks,
     jobRuns: metadata.jobRuns,
@@ -124,13 +150,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         rateLimits: metadata.rateLimits,
       }),
       ...operations,
+      [CATCH_UP_EXTRACTIONS]: catchUpExtractionsJob(extraction),
     },
     pollIntervalMs: config.jobPollIntervalMs,
     leaseMs: config.jobLeaseMs,
     logger,
   })
   jobs.start()
-  const stopRecovery = await scheduleRecovery(metadata.jobs, Math.min(config.uploadTimeoutMs, 5 * 60_000), logger)
+  const recoveryEveryMs = Math.min(config.uploadTimeoutMs, 5 * 60_000)
+  const stopRecovery = await scheduleRecovery(metadata.jobs, recoveryEveryMs, logger)
+  const stopCatchUp = await scheduleExtractionCatchUp(metadata.jobs, recoveryEveryMs, logger)
   const stopSchedules = scheduleOperations(metadata.jobs, schedules, logger)
   traffic.start()
 
@@ -140,6 +169,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     config,
     logger,
     files,
+    extraction,
+    thumbnails,
+    search,
     tokens,
     urlSigner,
     keys,
@@ -153,6 +185,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     // One SQLite instance keeps its counters in memory; PostgreSQL instances share theirs.
     ...(metadata.dialect === 'postgres' ? { sharedRateLimits: metadata.rateLimits } : {}),
   })
+  // Extraction is background work: while requests keep the event loop busy, it waits (up to a second per job).
+  const load = new LoadMonitor(app.server)
+  const extractionJobs = new JobRunner(metadata.jobs, {
+    workerId: `${instanceId.slice(0, 56)}:x`,
+    handlers: { [EXTRACT_FILE]: extractFileJob(extraction) },
+    pollIntervalMs: config.jobPollIntervalMs,
+    leaseMs: config.jobLeaseMs,
+    // One slot more than worker threads, so image and text files go on while a PDF is parsed.
+    concurrency: limits.threads + 1,
+    yieldWhileBusy: { isBusy: () => load.isBusy(), maxWaitMs: 1000 },
+    logger,
+  })
+  extractionJobs.start()
   const address = await app.listen({ host: config.host, port: config.port })
   logger.info(
     { address, instanceId, database: config.database.kind, blobs: config.blobs.kind, dataDir: config.dataDir, trustUserHeader: config.trustUserHeader },
@@ -170,7 +215,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     (stopping ??= (async () => {
       stopRecovery()
       stopSchedules()
-      await jobs.stop()
+      stopCatchUp()
+      load.close()
+      await Promise.all([jobs.stop(), extractionJobs.stop()])
+      await extractionPool.close()
       const force = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs)
       await app.close()
       clearTimeout(force)
@@ -178,5 +226,5 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       await metadata.close()
       await blobs.close()
     })())
-  return { app, address, instanceId, services: { metadata, files, tokens, keys, grants, audit, quotas }, stop }
+  return { app, address, instanceId, services: { metadata, files, tokens, keys, grants, audit, quotas, extraction, thumbnails, extractionPool }, stop }
 }

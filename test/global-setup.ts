@@ -57,6 +57,8 @@ async function startServices(): Promise<RunningServices> {
   const [postgres, s3] = await Promise.all([
     ensureService('postgres.sh', 'CABINET_TEST_DATABASE_URL'),
     ensureService('s3-rgw.sh', 'CABINET_TEST_S3_ENDPOINT'),
+    // The CJK font that extraction tests embed in PDFs (Debian's fonts-droid-fallback).
+    run('bash', [join(ROOT, 'scripts', 'fixtures', 'cjk-font.sh')], { timeout: 300_000 }),
   ])
   return {
     postgresUrl: postgres.env.CABINET_TEST_DATABASE_URL!,

@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely'
+import type { ExtractionStatus } from '../domain/extraction/extraction-types.js'
 
 /** Table types, snake_case as stored; repositories map rows to domain objects. Times are epoch milliseconds. */
 export interface Database {
@@ -16,6 +17,8 @@ export interface Database {
   file_grants: FileGrantsTable
   audit_log: AuditLogTable
   rate_limits: RateLimitsTable
+  file_extractions: FileExtractionsTable
+  derived_blobs: DerivedBlobsTable
 }
 
 export type FileStatus = 'pending' | 'ready' | 'deleting'
@@ -189,4 +192,46 @@ export interface RateLimitsTable {
   key: string
   hits: number
   reset_at: number
+}
+
+/** One row per ready file: what extraction found in it, and the text search reads (migration 0006). */
+export interface FileExtractionsTable {
+  file_id: string
+  user_id: string
+  /** The file's name, copied so that search reads one table. */
+  name: string
+  status: ExtractionStatus
+  /** The extract-file job that fills this row in. */
+  job_id: string | null
+  /** Why extraction failed, for people. */
+  error: string | null
+  /** 'pages', 'sheets', 'document', 'image' or 'none'. */
+  layout: string | null
+  /** JSON array of `{ name?, start, end }`: each page's or sheet's slice of `content`, in UTF-16 code units. */
+  parts: string | null
+  /** The extracted text (Markdown for documents and sheets), capped. */
+  content: string
+  /** JSON: page and sheet counts, image facts, whether the text was capped. */
+  facts: string | null
+  word_count: number
+  /** SQLite only: this file's row in the file_search FTS5 table. */
+  search_rowid: number | null
+  updated_at: number
+}
+
+/**
+ * Blobs made from a file (thumbnails), deleted with it and counted in nobody's quota. A row is
+ * written before its blob, so every blob that may exist is listed here; `sha256` and `size_bytes`
+ * are null until the blob is completely written.
+ */
+export interface DerivedBlobsTable {
+  blob_key: string
+  file_id: string
+  /** What it is, e.g. 'thumbnail'. */
+  kind: string
+  /** Which one of its kind, e.g. '256.webp'. */
+  variant: string
+  size_bytes: number | null
+  sha256: string | null
+  created_at: number
 }

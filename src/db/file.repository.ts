@@ -1,11 +1,14 @@
 import type { Kysely, Selectable, Transaction } from 'kysely'
 import type { Database, FilesTable } from './database.js'
+import { insertPendingExtraction } from './extraction.repository.js'
+import { KyselyJobQueue } from './job-queue.repository.js'
 import { precompile } from './precompiled.js'
 import {
   QuotaExceededError,
   type AbandonedFile,
   type FileRepository,
   type ListFilesQuery,
+  type MarkReadyOptions,
   type NewPendingFile,
   type QuotaLimits,
   type StoredFile,
@@ -32,7 +35,10 @@ export class KyselyFileRepository implements FileRepository {
   /** Every download looks a file up by id. */
   private readonly findReadyQuery
 
-  constructor(private readonly db: Kysely<Database>) {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: 'sqlite' | 'postgres' = 'sqlite',
+  ) {
     this.findReadyQuery = precompile(['id'], (id) =>
       db.selectFrom('files').selectAll().where('id', '=', id).where('status', '=', 'ready'),
     )
@@ -57,7 +63,7 @@ export class KyselyFileRepository implements FileRepository {
       .execute()
   }
 
-  async markReady(id: string, stored: { sizeBytes: number; sha256: string; uploadedAt: Date }, quota?: QuotaLimits): Promise<StoredFile> {
+  async markReady(id: string, stored: { sizeBytes: number; sha256: string; uploadedAt: Date }, options: MarkReadyOptions = {}): Promise<StoredFile> {
     return this.db.transaction().execute(async (trx) => {
       const row = await trx
         .updateTable('files')
@@ -67,8 +73,14 @@ export class KyselyFileRepository implements FileRepository {
         .returningAll()
         .executeTakeFirst()
       if (!row) throw new Error(`Upload ${id} is no longer pending`)
-      await chargeUsage(trx, row.user_id, stored.sizeBytes, quota, stored.uploadedAt)
-      return fileRowToStoredFile(row)
+      await chargeUsage(trx, row.user_id, stored.sizeBytes, options.quota, stored.uploadedAt)
+      const file = fileRowToStoredFile(row)
+      const job = options.extractionJob
+      if (job) {
+        const jobId = await new KyselyJobQueue(trx, this.dialect).enqueue(job)
+        await insertPendingExtraction(trx, { fileId: id, userId: file.userId, name: file.originalName, jobId, now: stored.uploadedAt.getTime() })
+      }
+      return file
     })
   }
 

@@ -7,6 +7,8 @@ import { KyselyBlobReferenceRepository } from './blob-reference.repository.js'
 import { KyselyApiKeyRepository } from './api-key.repository.js'
 import { KyselyAuditRepository } from './audit.repository.js'
 import type { Database } from './database.js'
+import { KyselyDerivedBlobRepository } from './derived-blob.repository.js'
+import { KyselyExtractionRepository, KyselySearchRepository } from './extraction.repository.js'
 import { KyselyFileRepository } from './file.repository.js'
 import { KyselyJobRunRepository } from './job-run.repository.js'
 import type { BlobReference, MetadataSnapshot, MetadataStore } from './metadata-store.js'
@@ -44,6 +46,9 @@ export class KyselyMetadataStore implements MetadataStore {
   readonly grants: KyselyGrantRepository
   readonly audit: KyselyAuditRepository
   readonly rateLimits: KyselyRateLimitRepository
+  readonly extractions: KyselyExtractionRepository
+  readonly search: KyselySearchRepository
+  readonly derivedBlobs: KyselyDerivedBlobRepository
   /** The shared job queue and named locks live in the same database, so every instance sees them. */
   readonly jobs: KyselyJobQueue
   readonly locks: KyselyLocks
@@ -64,7 +69,10 @@ export class KyselyMetadataStore implements MetadataStore {
     this.jobRuns = new KyselyJobRunRepository(db)
     this.traffic = new KyselyTrafficRepository(db)
     this.stats = new KyselyStatsRepository(db)
-    this.files = new KyselyFileRepository(db)
+    this.files = new KyselyFileRepository(db, dialect)
+    this.extractions = new KyselyExtractionRepository(db, dialect)
+    this.search = new KyselySearchRepository(db, dialect)
+    this.derivedBlobs = new KyselyDerivedBlobRepository(db)
     this.tokens = new KyselyTokenRepository(db)
     this.settings = new KyselySettingsRepository(db)
     this.users = new KyselyUserRepository(db)

@@ -5,9 +5,12 @@ import type { FileAccess } from '../domain/auth/file-access.js'
 import type { GrantService } from '../domain/auth/grant-service.js'
 import type { SessionService } from '../domain/auth/session-service.js'
 import type { UrlSigner } from '../domain/auth/signed-url.js'
-import type { QuotaService } from '../domain/users/quota-service.js'
+import type { ExtractionService } from '../domain/extraction/extraction-service.js'
 import type { FileService } from '../domain/files/file-service.js'
+import type { FileSearch } from '../domain/search/file-search.js'
 import type { Readiness, StatsService } from '../domain/stats/stats-service.js'
+import type { ThumbnailService } from '../domain/thumbnails/thumbnail-service.js'
+import type { QuotaService } from '../domain/users/quota-service.js'
 import type { Metrics } from '../metrics.js'
 import type { Authenticate } from './authenticate.js'
 
@@ -17,6 +20,9 @@ export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression,
 export interface RouteDeps {
   readonly config: Config
   readonly files: FileService
+  readonly extraction: ExtractionService
+  readonly thumbnails: ThumbnailService
+  readonly search: FileSearch
   readonly urlSigner: UrlSigner
   readonly authenticate: Authenticate
   readonly stats: StatsService

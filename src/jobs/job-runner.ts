@@ -1,25 +1,43 @@
 import type { Logger } from 'pino'
 import type { Job, JobQueue } from './job-queue.js'
 
+/** How often a yielding slot looks again whether the server is still busy. */
+const YIELD_STEP_MS = 20
+
 /** Does one job; throwing marks the attempt failed (retried with backoff until its attempts run out). */
 export type JobHandler = (job: Job, signal: AbortSignal) => Promise<void>
 
+/** Thrown by a handler for a failure no retry can fix (a malformed file): the job fails at once with this message. */
+export class PermanentJobError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'PermanentJobError'
+  }
+}
+
 export interface JobRunnerOptions {
-  /** This instance's identity in the queue's leases. */
+  /** This instance's identity in the queue's leases; each concurrent slot adds `:<n>` from the second on. */
   readonly workerId: string
   readonly handlers: Readonly<Record<string, JobHandler>>
   /** Pause between polls of an empty queue. */
   readonly pollIntervalMs: number
   /** How long a claim lasts without renewal; renewed at a third of it while the handler runs. */
   readonly leaseMs: number
+  /** Jobs run at once by this instance; default 1. */
+  readonly concurrency?: number
+  /**
+   * Background priority: while this says the server is busy, a slot waits before claiming, up to
+   * `maxWaitMs` (so some work always gets done). Requests are answered first; the queue waits.
+   */
+  readonly yieldWhileBusy?: { readonly isBusy: () => boolean; readonly maxWaitMs: number }
   readonly logger: Logger
 }
 
-/** Claims jobs of the kinds it has handlers for from the shared queue, one at a time, until stopped. */
+/** Claims jobs of the kinds it has handlers for from the shared queue, `concurrency` at a time, until stopped. */
 export class JobRunner {
   private running = false
-  private loop: Promise<void> | undefined
-  private wake: (() => void) | undefined
+  private loops: Promise<void>[] = []
+  private readonly sleepers = new Set<() => void>()
   private readonly abort = new AbortController()
 
   constructor(
@@ -30,34 +48,41 @@ export class JobRunner {
   start(): void {
     if (this.running) return
     this.running = true
-    this.loop = this.run()
+    const slots = Math.max(1, this.options.concurrency ?? 1)
+    this.loops = Array.from({ length: slots }, (_, slot) => this.run(slot === 0 ? this.options.workerId : `${this.options.workerId}:${slot}`))
   }
 
-  /** Stops claiming; a job already running gets its abort signal and is awaited. */
+  /** Ends the pause of one idle slot now, e.g. right after this instance queued a job. */
+  wake(): void {
+    this.sleepers.values().next().value?.()
+  }
+
+  /** Stops claiming; jobs already running get the abort signal and are awaited. */
   async stop(): Promise<void> {
     this.running = false
     this.abort.abort()
-    this.wake?.()
-    await this.loop
+    for (const wake of [...this.sleepers]) wake()
+    await Promise.all(this.loops)
   }
 
-  private async run(): Promise<void> {
+  private async run(workerId: string): Promise<void> {
     const kinds = Object.keys(this.options.handlers)
-    const log = this.options.logger.child({ worker: this.options.workerId })
+    const log = this.options.logger.child({ worker: workerId })
     while (this.running) {
+      await this.yieldToRequests()
       let job: Job | undefined
       try {
-        job = await this.queue.claim({ kinds, workerId: this.options.workerId, leaseMs: this.options.leaseMs })
+        job = await this.queue.claim({ kinds, workerId, leaseMs: this.options.leaseMs })
       } catch (error) {
         log.error({ err: error }, 'could not poll the job queue')
       }
-      if (job) await this.runOne(job, log)
+      if (job) await this.runOne(job, workerId, log)
       else await this.sleep(this.options.pollIntervalMs * (0.75 + Math.random() / 2))
     }
   }
 
-  private async runOne(job: Job, log: Logger): Promise<void> {
-    const { workerId, leaseMs } = this.options
+  private async runOne(job: Job, workerId: string, log: Logger): Promise<void> {
+    const { leaseMs } = this.options
     const jobLog = log.child({ jobId: job.id, kind: job.kind, attempt: job.attempts })
     const renew = setInterval(() => void this.queue.extendLease(job.id, workerId, leaseMs).catch(() => {}), leaseMs / 3)
     const started = Date.now()
@@ -66,8 +91,9 @@ export class JobRunner {
       await this.queue.complete(job.id, workerId)
       jobLog.info({ ms: Date.now() - started }, 'job done')
     } catch (error) {
+      const retryable = !(error instanceof PermanentJobError)
       const state = await this.queue
-        .fail(job.id, workerId, { error: error instanceof Error ? error.message : String(error), retryable: true })
+        .fail(job.id, workerId, { error: error instanceof Error ? error.message : String(error), retryable })
         .catch(() => undefined)
       jobLog.warn({ err: error, state }, 'job failed')
     } finally {
@@ -75,13 +101,22 @@ export class JobRunner {
     }
   }
 
+  private async yieldToRequests(): Promise<void> {
+    const busy = this.options.yieldWhileBusy
+    if (!busy) return
+    const until = Date.now() + busy.maxWaitMs
+    while (this.running && busy.isBusy() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, YIELD_STEP_MS))
+  }
+
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms)
-      this.wake = () => {
+      const wake = () => {
         clearTimeout(timer)
+        this.sleepers.delete(wake)
         resolve()
       }
+      const timer = setTimeout(wake, ms)
+      this.sleepers.add(wake)
     })
   }
 }

@@ -3,11 +3,14 @@ import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { QuotaExceededError, type ApiKeyRecord, type MetadataStore, type NewPendingFile, type StoredFile, type TokenRecord } from '../../src/db/metadata-store.js'
+import { QuotaExceededError, type ApiKeyRecord, type ExtractionOutcome, type MetadataStore, type NewPendingFile, type StoredFile, type TokenRecord } from '../../src/db/metadata-store.js'
+import type { EnqueueOptions, JobQueue } from '../../src/jobs/job-queue.js'
 
 /** What a conformance run needs from an adapter: a fresh, migrated, empty store and a way to throw it away. */
 export interface MetadataStoreFixture {
   readonly store: MetadataStore
+  /** The job queue in the same database (extraction jobs are queued with uploads). */
+  readonly jobs: JobQueue
   cleanup(): Promise<void>
 }
 
@@ -70,10 +73,12 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
   describe(`MetadataStore conformance: ${name}`, () => {
     let fixture: MetadataStoreFixture
     let store: MetadataStore
+    let jobs: JobQueue
 
     beforeEach(async () => {
       fixture = await factory()
       store = fixture.store
+      jobs = fixture.jobs
     })
 
     afterEach(async () => {
@@ -385,7 +390,7 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
       it('markExpiredDeleting releases the file from its owner\'s usage, as a delete does', async () => {
         const pendingFile = pending()
         await store.files.insertPending(pendingFile)
-        const file = await store.files.markReady(pendingFile.id, { sizeBytes: 300, sha256: SHA, uploadedAt: new Date(T0) }, UNLIMITED)
+        const file = await store.files.markReady(pendingFile.id, { sizeBytes: 300, sha256: SHA, uploadedAt: new Date(T0) }, { quota: UNLIMITED })
         expect(await store.users.usage('alice')).toMatchObject({ usedBytes: 300, usedFiles: 1 })
         await store.retention.markExpiredDeleting(file.id)
         expect(await store.users.usage('alice')).toMatchObject({ usedBytes: 0, usedFiles: 0 })
@@ -492,7 +497,7 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         const { sizeBytes, ...rest } = overrides
         const file = pending(rest)
         await store.files.insertPending(file)
-        return store.files.markReady(file.id, { sizeBytes, sha256: SHA, uploadedAt: new Date(T0) }, quota)
+        return store.files.markReady(file.id, { sizeBytes, sha256: SHA, uploadedAt: new Date(T0) }, { quota })
       }
 
       it('a user never seen has zero usage and no limits of their own', async () => {
@@ -521,7 +526,7 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         await readyWithin({ maxBytes: 1000, maxFiles: 10 }, { sizeBytes: 900 })
         const file = pending()
         await store.files.insertPending(file)
-        const error = await store.files.markReady(file.id, { sizeBytes: 101, sha256: SHA, uploadedAt: new Date(T0) }, { maxBytes: 1000, maxFiles: 10 }).catch((e: unknown) => e)
+        const error = await store.files.markReady(file.id, { sizeBytes: 101, sha256: SHA, uploadedAt: new Date(T0) }, { quota: { maxBytes: 1000, maxFiles: 10 } }).catch((e: unknown) => e)
         expect(error).toBeInstanceOf(QuotaExceededError)
         expect(error).toMatchObject({ incomingBytes: 101, limits: { maxBytes: 1000, maxFiles: 10 }, usage: { usedBytes: 900, usedFiles: 1 } })
         expect(await store.files.findReady(file.id)).toBeUndefined()
@@ -557,7 +562,7 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         const files = Array.from({ length: 20 }, () => pending())
         for (const file of files) await store.files.insertPending(file)
         const results = await Promise.allSettled(
-          files.map((file) => store.files.markReady(file.id, { sizeBytes: 100, sha256: SHA, uploadedAt: new Date(T0) }, quota)),
+          files.map((file) => store.files.markReady(file.id, { sizeBytes: 100, sha256: SHA, uploadedAt: new Date(T0) }, { quota })),
         )
         expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(7)
         for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(QuotaExceededError)
@@ -739,6 +744,208 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         await store.rateLimits.hit('b', 5000, new Date(T0))
         expect(await store.rateLimits.purgeExpired(new Date(T0 + 1000))).toBe(1)
         expect(await store.rateLimits.hit('b', 5000, new Date(T0 + 1000))).toEqual({ hits: 2, resetAt: new Date(T0 + 5000) })
+      })
+    })
+
+    describe('extractions', () => {
+      const extractionJob = (fileId: string): EnqueueOptions => ({ kind: 'extract-file', payload: { fileId }, dedupeKey: `extract-file:${fileId}`, maxAttempts: 3 })
+      const outcome = (overrides: Partial<ExtractionOutcome> = {}): ExtractionOutcome => ({
+        status: 'done',
+        layout: 'pages',
+        parts: [{ text: 'First page: 季度报告 🙂' }, { text: 'Second page' }],
+        facts: { pageCount: 2, truncated: false },
+        wordCount: 8,
+        ...overrides,
+      })
+
+      /** A ready file whose extraction was queued with it, as uploads do. */
+      async function uploaded(overrides: Partial<NewPendingFile> & { uploadedAtMs?: number } = {}): Promise<StoredFile> {
+        const { uploadedAtMs = T0, ...rest } = overrides
+        const file = pending(rest)
+        await store.files.insertPending(file)
+        return store.files.markReady(file.id, { sizeBytes: 10, sha256: SHA, uploadedAt: new Date(uploadedAtMs) }, { extractionJob: extractionJob(file.id) })
+      }
+
+      it('markReady with an extraction job queues it and records the extraction as pending, together', async () => {
+        const file = await uploaded()
+        const record = await store.extractions.find(file.id)
+        expect(record).toMatchObject({ fileId: file.id, userId: 'alice', status: 'pending', error: undefined, parts: [], content: '', wordCount: 0 })
+        const job = await jobs.get(record!.jobId!)
+        expect(job).toMatchObject({ kind: 'extract-file', payload: { fileId: file.id }, state: 'queued', maxAttempts: 3 })
+      })
+
+      it('markReady with an extraction job changes nothing when the upload is no longer pending', async () => {
+        const file = pending()
+        await expect(store.files.markReady(file.id, { sizeBytes: 1, sha256: SHA, uploadedAt: new Date() }, { extractionJob: extractionJob(file.id) })).rejects.toThrow()
+        expect(await store.extractions.find(file.id)).toBeUndefined()
+        expect(await jobs.claim({ kinds: ['extract-file'], workerId: 'w', leaseMs: 1000 })).toBeUndefined()
+      })
+
+      it('saveResult keeps each part exactly, and the joined text', async () => {
+        const file = await uploaded()
+        expect(await store.extractions.saveResult(file.id, outcome())).toBe(true)
+        const record = await store.extractions.find(file.id)
+        expect(record).toMatchObject({
+          status: 'done',
+          layout: 'pages',
+          parts: [{ text: 'First page: 季度报告 🙂' }, { text: 'Second page' }],
+          content: 'First page: 季度报告 🙂\n\nSecond page',
+          facts: { pageCount: 2, truncated: false },
+          wordCount: 8,
+        })
+        await store.extractions.saveResult(file.id, outcome({ layout: 'sheets', parts: [{ name: '备注', text: '| a |' }], facts: { sheetCount: 1, truncated: true } }))
+        expect((await store.extractions.find(file.id))?.parts).toEqual([{ name: '备注', text: '| a |' }])
+      })
+
+      it('saveResult and saveFailure answer false for a file without an extraction', async () => {
+        expect(await store.extractions.saveResult(newId(), outcome())).toBe(false)
+        expect(await store.extractions.saveFailure(newId(), 'nope')).toBe(false)
+      })
+
+      it('saveFailure marks the extraction failed with its reason', async () => {
+        const file = await uploaded()
+        expect(await store.extractions.saveFailure(file.id, 'The file decompresses to more than the limit')).toBe(true)
+        expect(await store.extractions.find(file.id)).toMatchObject({ status: 'failed', error: 'The file decompresses to more than the limit' })
+      })
+
+      it('queueMissing queues ready files that have no extraction, once', async () => {
+        const old = await ready()
+        await ready({ userId: 'bob' }).then((f) => store.files.markDeleting(f.id, 'bob'))
+        const withOne = await uploaded()
+        expect(await store.extractions.queueMissing({ limit: 10, job: extractionJob })).toBe(1)
+        expect(await store.extractions.queueMissing({ limit: 10, job: extractionJob })).toBe(0)
+        const record = await store.extractions.find(old.id)
+        expect(record?.status).toBe('pending')
+        expect((await jobs.get(record!.jobId!))?.payload).toEqual({ fileId: old.id })
+        expect((await store.extractions.find(withOne.id))?.jobId).not.toBe(record!.jobId)
+      })
+
+      it('failOrphaned fails pending extractions whose job failed for good, with its reason', async () => {
+        const file = await uploaded()
+        const healthy = await uploaded()
+        const job = await jobs.claim({ kinds: ['extract-file'], workerId: 'w', leaseMs: 60_000 })
+        const orphanId = (job!.payload as { fileId: string }).fileId
+        await jobs.fail(job!.id, 'w', { error: 'worker crashed', retryable: false })
+        expect(await store.extractions.failOrphaned({ limit: 10 })).toBe(1)
+        expect(await store.extractions.find(orphanId)).toMatchObject({ status: 'failed', error: 'worker crashed' })
+        const other = orphanId === file.id ? healthy : file
+        expect((await store.extractions.find(other.id))?.status).toBe('pending')
+      })
+
+      it('goes with its file', async () => {
+        const file = await uploaded()
+        await store.extractions.saveResult(file.id, outcome())
+        await store.files.markDeleting(file.id, 'alice')
+        await store.files.remove(file.id)
+        expect(await store.extractions.find(file.id)).toBeUndefined()
+        expect(await store.search.search('alice', { terms: ['季度报告'], limit: 10, offset: 0 })).toEqual([])
+      })
+
+      describe('search', () => {
+        const ids = (files: StoredFile[]) => files.map((file) => file.originalName)
+        const find = (terms: string[], more: { userId?: string; kinds?: string[]; limit?: number; offset?: number } = {}) =>
+          store.search.search(more.userId ?? 'alice', { terms, limit: more.limit ?? 20, offset: more.offset ?? 0, ...(more.kinds ? { kinds: more.kinds } : {}) })
+
+        beforeEach(async () => {
+          const a = await uploaded({ originalName: '季度报告.pdf', kind: 'pdf', uploadedAtMs: T0 + 1 })
+          await store.extractions.saveResult(a.id, outcome({ parts: [{ text: 'Revenue grew 12% in 华东 this quarter.' }] }))
+          const b = await uploaded({ originalName: 'notes.docx', kind: 'docx', uploadedAtMs: T0 + 2 })
+          await store.extractions.saveResult(b.id, outcome({ layout: 'document', parts: [{ text: '会议纪要：季度报告已经完成 100%_done' }] }))
+          const c = await uploaded({ originalName: 'photo.jpg', kind: 'jpg', uploadedAtMs: T0 + 3 })
+          await store.extractions.saveResult(c.id, outcome({ layout: 'none', parts: [], facts: { truncated: false } }))
+          await uploaded({ originalName: 'pending quarterly.xlsx', kind: 'xlsx', uploadedAtMs: T0 + 4 })
+          const bob = await uploaded({ userId: 'bob', originalName: '季度报告-bob.pdf', kind: 'pdf' })
+          await store.extractions.saveResult(bob.id, outcome({ parts: [{ text: 'Revenue grew 12% in 华东' }] }))
+        })
+
+        it('finds names and text, Chinese included, ranking name matches first', async () => {
+          expect(ids(await find(['季度报告']))).toEqual(['季度报告.pdf', 'notes.docx'])
+          expect(ids(await find(['会议纪要']))).toEqual(['notes.docx'])
+          expect(ids(await find(['REVENUE']))).toEqual(['季度报告.pdf'])
+        })
+
+        it('answers one- and two-character queries (too short for trigrams) by substring', async () => {
+          expect(ids(await find(['华东']))).toEqual(['季度报告.pdf'])
+          expect(ids(await find(['报']))).toEqual(['季度报告.pdf', 'notes.docx'])
+          expect(ids(await find(['季度', '会议']))).toEqual(['notes.docx'])
+        })
+
+        it('needs every term, mixing long and short ones', async () => {
+          expect(ids(await find(['revenue', '华东']))).toEqual(['季度报告.pdf'])
+          expect(ids(await find(['revenue', 'nowhere']))).toEqual([])
+        })
+
+        it('searches only the caller\'s files', async () => {
+          expect(ids(await find(['季度报告'], { userId: 'bob' }))).toEqual(['季度报告-bob.pdf'])
+          expect(await find(['季度报告'], { userId: 'carol' })).toEqual([])
+        })
+
+        it('finds a file by name while its extraction is pending', async () => {
+          expect(ids(await find(['quarterly']))).toEqual(['pending quarterly.xlsx'])
+        })
+
+        it('filters by kind and pages by limit and offset', async () => {
+          expect(ids(await find(['季度报告'], { kinds: ['docx'] }))).toEqual(['notes.docx'])
+          expect(await find(['季度报告'], { kinds: [] })).toEqual([])
+          expect(ids(await find(['季度报告'], { limit: 1 }))).toEqual(['季度报告.pdf'])
+          expect(ids(await find(['季度报告'], { limit: 1, offset: 1 }))).toEqual(['notes.docx'])
+        })
+
+        it('treats LIKE wildcards and FTS syntax in a query as plain characters', async () => {
+          expect(ids(await find(['%_d']))).toEqual(['notes.docx'])
+          expect(ids(await find(['%']))).toEqual(['notes.docx', '季度报告.pdf'])
+          expect(await find(['"quarterly" OR "x']).then((files) => files.length)).toBe(0)
+          expect(await find(['a_b'])).toEqual([])
+        })
+
+        it('does not find files being deleted', async () => {
+          const [file] = await find(['会议纪要'])
+          await store.files.markDeleting(file!.id, 'alice')
+          expect(await find(['会议纪要'])).toEqual([])
+        })
+      })
+    })
+
+    describe('derived blobs', () => {
+      const blob = (fileId: string, variant = '256.webp') => ({ blobKey: `${fileId.slice(0, 2)}/${fileId.slice(2, 4)}/${fileId}.thumb-${variant}`, fileId, kind: 'thumbnail', variant, createdAt: new Date(T0) })
+
+      it('records a derived blob of a ready file, then its size and hash', async () => {
+        const file = await ready()
+        const thumb = blob(file.id)
+        expect(await store.derivedBlobs.begin(thumb)).toBe(true)
+        expect(await store.derivedBlobs.find(thumb.blobKey)).toEqual({ ...thumb, sizeBytes: undefined, sha256: undefined })
+        expect(await store.derivedBlobs.complete(thumb.blobKey, { sizeBytes: 1234, sha256: SHA })).toBe(true)
+        expect(await store.derivedBlobs.find(thumb.blobKey)).toEqual({ ...thumb, sizeBytes: 1234, sha256: SHA })
+        expect(await store.derivedBlobs.listForFile(file.id)).toEqual([{ ...thumb, sizeBytes: 1234, sha256: SHA }])
+      })
+
+      it('begins again over a stale row, forgetting its size and hash', async () => {
+        const file = await ready()
+        const thumb = blob(file.id)
+        await store.derivedBlobs.begin(thumb)
+        await store.derivedBlobs.complete(thumb.blobKey, { sizeBytes: 1, sha256: SHA })
+        expect(await store.derivedBlobs.begin({ ...thumb, createdAt: new Date(T0 + 5) })).toBe(true)
+        expect(await store.derivedBlobs.find(thumb.blobKey)).toMatchObject({ sizeBytes: undefined, sha256: undefined, createdAt: new Date(T0 + 5) })
+      })
+
+      it('records nothing for a pending, deleting or missing file', async () => {
+        const waiting = pending()
+        await store.files.insertPending(waiting)
+        const going = await ready()
+        await store.files.markDeleting(going.id, 'alice')
+        for (const fileId of [waiting.id, going.id, newId()]) expect(await store.derivedBlobs.begin(blob(fileId))).toBe(false)
+        expect(await store.derivedBlobs.complete(blob(going.id).blobKey, { sizeBytes: 1, sha256: SHA })).toBe(false)
+      })
+
+      it('goes with its file, and can be removed on its own', async () => {
+        const file = await ready()
+        await store.derivedBlobs.begin(blob(file.id, '256.webp'))
+        await store.derivedBlobs.begin(blob(file.id, '1024.jpg'))
+        await store.derivedBlobs.remove(blob(file.id, '1024.jpg').blobKey)
+        expect((await store.derivedBlobs.listForFile(file.id)).map((b) => b.variant)).toEqual(['256.webp'])
+        await store.files.markDeleting(file.id, 'alice')
+        await store.files.remove(file.id)
+        expect(await store.derivedBlobs.listForFile(file.id)).toEqual([])
       })
     })
 

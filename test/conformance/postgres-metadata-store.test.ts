@@ -6,7 +6,7 @@ import { describeMetadataStore } from './metadata-store.js'
 describeMetadataStore('KyselyMetadataStore on PostgreSQL', async () => {
   const database = await freshPostgresDatabase()
   const store = await KyselyMetadataStore.openPostgres(database.url, { poolMax: 4 })
-  return { store, cleanup: () => database.drop() }
+  return { store, jobs: store.jobs, cleanup: () => database.drop() }
 })
 
 describe('KyselyMetadataStore.openPostgres', () => {

@@ -15,7 +15,7 @@ async function makeDir(): Promise<string> {
 describeMetadataStore('KyselyMetadataStore on SQLite', async () => {
   const dir = await makeDir()
   const store = await KyselyMetadataStore.openSqlite(join(dir, 'cabinet.db'))
-  return { store, cleanup: () => rm(dir, { recursive: true, force: true }) }
+  return { store, jobs: store.jobs, cleanup: () => rm(dir, { recursive: true, force: true }) }
 })
 
 describe('KyselyMetadataStore.openSqlite on disk', () => {

@@ -4,6 +4,7 @@ import * as settingsJobsLocks from './0002-settings-jobs-locks.js'
 import * as adminTokens from './0003-admin-tokens.js'
 import * as usersSessionsKeys from './0004-users-sessions-keys.js'
 import * as operations from './0005-operations.js'
+import * as extraction from './0006-extraction.js'
 
 /** Every migration, in order. Names are stable: they are recorded in the database. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -12,4 +13,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0003-admin-tokens': adminTokens,
   '0004-users-sessions-keys': usersSessionsKeys,
   '0005-operations': operations,
+  '0006-extraction': extraction,
 }

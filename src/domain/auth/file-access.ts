@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import type { StoredFile } from '../../db/metadata-store.js'
 import { ERRORS } from '../../errors.js'
 import type { FilePage, FileService } from '../files/file-service.js'
+import type { FileSearch } from '../search/file-search.js'
 import type { AuditLog } from './audit-log.js'
 import type { GrantService } from './grant-service.js'
 import type { Caller, RequestOrigin } from './identity.js'
@@ -30,6 +31,7 @@ export class FileAccess {
     private readonly files: FileService,
     private readonly grants: GrantService,
     private readonly audit: AuditLog,
+    private readonly fileSearch: FileSearch,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -70,6 +72,13 @@ export class FileAccess {
     if (!key) return this.files.list(caller.userId, query)
     const page = await this.files.list(caller.userId, { ...query, grantedTo: { keyId: key.id, at: this.now() } })
     await this.audit.record({ keyId: key.id, action: 'file.list', ip: origin.ip, detail: `${page.files.length} files` })
+    return page
+  }
+
+  /** A ranked search of names and extracted text over the caller's own files (an API key's own space). */
+  async search(caller: Caller, origin: RequestOrigin, query: { q: string; limit: number; cursor?: string; type?: string }): Promise<FilePage> {
+    const page = await this.fileSearch.search(caller.userId, query)
+    if (caller.key) await this.audit.record({ keyId: caller.key.id, action: 'file.search', ip: origin.ip, detail: `${page.files.length} files` })
     return page
   }
 

@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { BlobNotFoundError, BlobStorageFullError, type BlobStore, type ByteRange } from '../../blob/blob-store.js'
 import { blobKeyForFileId } from '../../blob/secure-path.js'
 import { QuotaExceededError, type ListCursor, type MetadataStore, type QuotaLimits, type StoredFile } from '../../db/metadata-store.js'
+import type { EnqueueOptions } from '../../jobs/job-queue.js'
 import { AppError, ERRORS } from '../../errors.js'
 import { pipe } from '../../pipe.js'
 import { cleanFileName } from './file-name.js'
@@ -29,6 +30,8 @@ export interface FileServiceOptions {
   readonly quota?: { readonly maxBytes: number | undefined; readonly maxFiles: number | undefined }
   /** Told about stored uploads and started downloads, for the counters in /metrics and the stats. */
   readonly transfers?: TransferObserver
+  /** Work tied to each file's life: extraction queued with its upload. */
+  readonly lifecycle?: FileLifecycle
 }
 
 /** Counts transfers; called on the hot path, so it must be cheap (in-memory) and never throw. */
@@ -36,6 +39,14 @@ export interface TransferObserver {
   uploaded(bytes: number): void
   /** A download's bytes, counted when it starts (or is redirected to the blob store). */
   downloaded(bytes: number): void
+}
+
+/** What other services need to hear of a file's upload: extraction is queued with it. */
+export interface FileLifecycle {
+  /** The job to queue in the same transaction that makes an upload visible. */
+  extractionJob(fileId: string): EnqueueOptions
+  /** Called once an upload is visible, e.g. to wake this instance's job runner. */
+  uploaded(file: StoredFile): void
 }
 
 export interface UploadRequest {
@@ -115,9 +126,15 @@ export class FileService {
       if (written.status === 'rejected') throw written.reason
       const { sizeBytes, sha256 } = inspector.result()
       if ('zip' in type.signature) await this.assertOfficeDocument(blobKey, sizeBytes, type)
-      const ready = await this.metadata.files.markReady(id, { sizeBytes, sha256, uploadedAt: new Date() }, this.quota)
+      const lifecycle = this.options.lifecycle
+      const ready = await this.metadata.files.markReady(
+        id,
+        { sizeBytes, sha256, uploadedAt: new Date() },
+        { quota: this.quota, ...(lifecycle ? { extractionJob: lifecycle.extractionJob(id) } : {}) },
+      )
       await this.metadata.syncCommitted()
       this.options.transfers?.uploaded(sizeBytes)
+      lifecycle?.uploaded(ready)
       return ready
     } catch (error) {
       await this.discard(id, blobKey)

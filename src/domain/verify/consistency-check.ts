@@ -68,6 +68,25 @@ export class ConsistencyCheck {
     const totals = await this.metadata.stats.totals()
     for await (const reference of this.metadata.blobReferences.list()) {
       if (reference.fileStatus !== 'ready') continue
+      if (reference.role !== 'file') {
+        // A derived blob (thumbnail) is checked once completely written; a broken one is only removed: it is made again on request.
+        if (reference.sha256 === undefined) continue
+        const found = await this.checkBlob(reference.key, reference.sizeBytes, reference.sha256)
+        checked.bytesHashed += found.hashedBytes
+        if (!found.problem) continue
+        const problem: Problem = { kind: found.problem, detail: `${reference.role}: ${found.detail}`, fileId: reference.fileId, key: reference.key }
+        problems.push(problem)
+        if (options.repair) {
+          problem.repair = await this.attempt(async () => {
+            if (found.problem !== 'missing_blob') await quarantine.keepBlob(this.blobs, reference.key)
+            quarantined = true
+            await this.metadata.derivedBlobs.remove(reference.key)
+            await this.blobs.delete(reference.key)
+            return `${reference.role} removed; it is made again when next asked for`
+          })
+        }
+        continue
+      }
       checked.files += 1
       const found = await this.checkBlob(reference.key, reference.sizeBytes, reference.sha256)
       checked.bytesHashed += found.hashedBytes

@@ -4,6 +4,13 @@ import { bearerSecurity, errorResponses, FileSchema, toFileJson } from '../../sc
 
 const ListQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+  q: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 500,
+      description: 'Search names and extracted text: every word must occur (any language, case-insensitive); results ranked best first',
+    }),
+  ),
   cursor: Type.Optional(Type.String({ maxLength: 200, description: 'next_cursor from the previous page' })),
   type: Type.Optional(
     Type.String({ maxLength: 200, description: 'Filter: extensions (pdf,docx), a MIME type (image/png) or a family (image, image/*)' }),
@@ -21,7 +28,7 @@ export default function listFilesRoute(app: App, deps: RouteDeps): void {
     {
       onRequest: deps.authenticate,
       schema: {
-        summary: 'The caller\'s files, newest first, with cursor pagination (for an API key: its own and those granted to it)',
+        summary: 'The caller\'s files, newest first, with cursor pagination (for an API key: its own and those granted to it); with q, a ranked search of names and text',
         tags: ['files'],
         security: bearerSecurity,
         querystring: ListQuery,
@@ -29,7 +36,9 @@ export default function listFilesRoute(app: App, deps: RouteDeps): void {
       },
     },
     async (request) => {
-      const page = await deps.access.list(request.caller, { ip: request.ip }, request.query)
+      const { q, ...listing } = request.query
+      const origin = { ip: request.ip }
+      const page = q === undefined ? await deps.access.list(request.caller, origin, listing) : await deps.access.search(request.caller, origin, { q, ...listing })
       return { files: page.files.map(toFileJson), next_cursor: page.nextCursor ?? null }
     },
   )

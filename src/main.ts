@@ -43,6 +43,9 @@ const TRAFFIC_FLUSH_INTERVAL_MS = 5_000
 /** Extraction worker threads end after this long without work, giving their memory back. */
 const EXTRACT_IDLE_MS = 15_000
 
+/** How long the server believes a verified token before asking the database again. */
+const TOKEN_CACHE_MS = 1000
+
 export interface RunningServer {
   readonly app: FastifyInstance
   readonly address: string
@@ -102,7 +105,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       uploaded: () => extractionJobs.wake(),
     },
   }, logger)
-  const tokens = new TokenService(metadata.tokens)
+  // Every request checks its token: believe a verified one for a second (revocations elsewhere take effect within it).
+  const tokens = new TokenService(metadata.tokens, undefined, { cacheMs: TOKEN_CACHE_MS })
   const keys = new ApiKeyService(metadata.apiKeys)
   const audit = new AuditLog(metadata.audit)
   const grants = new GrantService(metadata.grants, files, keys, audit, {

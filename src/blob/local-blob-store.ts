@@ -36,6 +36,17 @@ const fdatasyncFd = promisify(fdatasync)
 const closeFd = promisify(close)
 const readFd = promisify(read)
 
+/** Does the umask take bits from `mode`? Told by a probe file, since asking process.umask() is deprecated. */
+async function umaskNarrows(dir: string, mode: number): Promise<boolean> {
+  const probe = join(dir, `.mode-probe-${randomBytes(6).toString('hex')}`)
+  await closeFd(await openFd(probe, 'wx', mode))
+  try {
+    return ((await stat(probe)).mode & 0o777) !== mode
+  } finally {
+    await unlink(probe)
+  }
+}
+
 function isNoSpace(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code
   return code === 'ENOSPC' || code === 'EDQUOT'
@@ -58,6 +69,8 @@ export class LocalBlobStore implements BlobStore {
     private readonly rootDir: string,
     private readonly blobsDir: string,
     private readonly tmpDir: string,
+    /** Whether the process umask (read once, at start) takes bits from FILE_MODE, so new files need a chmod. */
+    private readonly umaskNarrowsFileMode: boolean,
   ) {}
 
   static async create(options: LocalBlobStoreOptions): Promise<LocalBlobStore> {
@@ -67,21 +80,23 @@ export class LocalBlobStore implements BlobStore {
       await mkdir(dir, { recursive: true, mode: DIR_MODE })
       await chmod(dir, DIR_MODE)
     }
-    return new LocalBlobStore(options.rootDir, blobsDir, tmpDir)
+    return new LocalBlobStore(options.rootDir, blobsDir, tmpDir, await umaskNarrows(tmpDir, FILE_MODE))
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<BlobInfo> {
     const finalPath = resolveInside(this.blobsDir, key)
     const tempPath = join(this.tmpDir, `${randomBytes(12).toString('hex')}.part`)
     const fd = await openFd(tempPath, 'wx', FILE_MODE).catch((error: unknown) => {
+      // The sender must not wait on a body nobody will read.
+      body.destroy()
       throw isNoSpace(error) ? new BlobStorageFullError(error) : error
     })
     let path = tempPath
     try {
       const file = createWriteStream('', { fd, autoClose: false })
       await pipe(body, file)
-      // open()'s mode is masked by the umask; set it exactly.
-      await fchmodFd(fd, FILE_MODE)
+      // open()'s mode is masked by the umask; a chmod is a journaled metadata write, so only when needed.
+      if (this.umaskNarrowsFileMode) await fchmodFd(fd, FILE_MODE)
       await options.beforePublish?.()
       // Complete before it is renamed, so readers see all of it or nothing; durable before put returns.
       const changedDirs = await this.renameIntoPlace(tempPath, finalPath)

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely'
 import { PART_SEPARATOR, type ExtractedPart, type ExtractionFacts, type ExtractionLayout } from '../domain/extraction/extraction-types.js'
 import type { EnqueueOptions } from '../jobs/job-queue.js'
+import { precompile } from './precompiled.js'
 import type { Database, FileExtractionsTable, FilesTable } from './database.js'
 import { fileRowToStoredFile } from './file.repository.js'
 import { KyselyJobQueue } from './job-queue.repository.js'
@@ -47,6 +48,23 @@ function layOut(parts: readonly ExtractedPart[]): { content: string; stored: Sto
   return { content, stored }
 }
 
+const pendingExtraction = (db: Kysely<Database>, fileId: never, userId: never, name: never, jobId: never, now: never) =>
+  db.insertInto('file_extractions').values({
+    file_id: fileId,
+    user_id: userId,
+    name,
+    status: 'pending' as const,
+    job_id: jobId,
+    content: '',
+    word_count: 0,
+    updated_at: now,
+  })
+/** Every upload records its pending extraction, so these inserts are compiled once (see precompile). */
+const INSERT_PENDING = precompile(['fileId', 'userId', 'name', 'jobId', 'now'], pendingExtraction)
+const INSERT_PENDING_IF_ABSENT = precompile(['fileId', 'userId', 'name', 'jobId', 'now'], (db: Kysely<Database>, ...values: never[]) =>
+  pendingExtraction(db, ...(values as [never, never, never, never, never])).onConflict((oc) => oc.column('file_id').doNothing()),
+)
+
 /**
  * Records a ready file's extraction as pending, inside the caller's transaction. The SQLite search
  * index gets the file once extracted (an FTS5 write costs as much as the rest of an upload's
@@ -58,18 +76,8 @@ export async function insertPendingExtraction(
   row: { fileId: string; userId: string; name: string; jobId: string; now: number },
   options: { ifAbsent?: boolean } = {},
 ): Promise<boolean> {
-  let insert = db.insertInto('file_extractions').values({
-    file_id: row.fileId,
-    user_id: row.userId,
-    name: row.name,
-    status: 'pending' as const,
-    job_id: row.jobId,
-    content: '',
-    word_count: 0,
-    updated_at: row.now,
-  })
-  if (options.ifAbsent) insert = insert.onConflict((oc) => oc.column('file_id').doNothing())
-  const result = await insert.executeTakeFirst()
+  const query = (options.ifAbsent ? INSERT_PENDING_IF_ABSENT : INSERT_PENDING)(db, row.fileId, row.userId, row.name, row.jobId, row.now)
+  const result = { numInsertedOrUpdatedRows: (await db.executeQuery(query)).numAffectedRows }
   return Number(result.numInsertedOrUpdatedRows ?? 0) > 0
 }
 

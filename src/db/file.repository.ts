@@ -31,47 +31,60 @@ export function fileRowToStoredFile(row: Selectable<FilesTable>): StoredFile {
   }
 }
 
-export class KyselyFileRepository implements FileRepository {
-  /** Every download looks a file up by id. */
-  private readonly findReadyQuery
+// The statements of every upload and download, compiled once (see precompile).
+const FIND_READY = precompile(['id'], (db: Kysely<Database>, id) => db.selectFrom('files').selectAll().where('id', '=', id).where('status', '=', 'ready'))
+const INSERT_PENDING = precompile(
+  ['id', 'userId', 'originalName', 'kind', 'mimeType', 'blobKey', 'createdAt'],
+  (db: Kysely<Database>, id, userId, originalName, kind, mimeType, blobKey, createdAt) =>
+    db.insertInto('files').values({
+      id,
+      user_id: userId,
+      status: 'pending',
+      original_name: originalName,
+      kind,
+      mime_type: mimeType,
+      blob_key: blobKey,
+      size_bytes: null,
+      sha256: null,
+      created_at: createdAt,
+      uploaded_at: null,
+    }),
+)
+const MARK_READY = precompile(['id', 'sizeBytes', 'sha256', 'uploadedAt'], (db: Kysely<Database>, id, sizeBytes, sha256, uploadedAt) =>
+  db
+    .updateTable('files')
+    .set({ status: 'ready', size_bytes: sizeBytes, sha256, uploaded_at: uploadedAt })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .returningAll(),
+)
+const addUsage = (db: Kysely<Database>, userId: never, sizeBytes: never) =>
+  db
+    .updateTable('users')
+    .set((eb) => ({ used_bytes: eb('used_bytes', '+', sizeBytes), used_files: eb('used_files', '+', 1) }))
+    .where('id', '=', userId)
+const CHARGE_USAGE = precompile(['userId', 'sizeBytes'], addUsage)
+const CHARGE_USAGE_WITHIN = precompile(['userId', 'sizeBytes', 'maxBytes', 'maxFiles'], (db: Kysely<Database>, userId, sizeBytes, maxBytes, maxFiles) =>
+  addUsage(db, userId, sizeBytes)
+    .where((eb) => eb(eb('used_bytes', '+', sizeBytes), '<=', eb.fn.coalesce('max_bytes', eb.val(maxBytes))))
+    .where((eb) => eb(eb('used_files', '+', 1), '<=', eb.fn.coalesce('max_files', eb.val(maxFiles)))),
+)
 
+export class KyselyFileRepository implements FileRepository {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: 'sqlite' | 'postgres' = 'sqlite',
-  ) {
-    this.findReadyQuery = precompile(['id'], (id) =>
-      db.selectFrom('files').selectAll().where('id', '=', id).where('status', '=', 'ready'),
-    )
-  }
+  ) {}
 
   async insertPending(file: NewPendingFile): Promise<void> {
-    await this.db
-      .insertInto('files')
-      .values({
-        id: file.id,
-        user_id: file.userId,
-        status: 'pending',
-        original_name: file.originalName,
-        kind: file.kind,
-        mime_type: file.mimeType,
-        blob_key: file.blobKey,
-        size_bytes: null,
-        sha256: null,
-        created_at: file.createdAt.getTime(),
-        uploaded_at: null,
-      })
-      .execute()
+    await this.db.executeQuery(
+      INSERT_PENDING(this.db, file.id, file.userId, file.originalName, file.kind, file.mimeType, file.blobKey, file.createdAt.getTime()),
+    )
   }
 
   async markReady(id: string, stored: { sizeBytes: number; sha256: string; uploadedAt: Date }, options: MarkReadyOptions = {}): Promise<StoredFile> {
     return this.db.transaction().execute(async (trx) => {
-      const row = await trx
-        .updateTable('files')
-        .set({ status: 'ready', size_bytes: stored.sizeBytes, sha256: stored.sha256, uploaded_at: stored.uploadedAt.getTime() })
-        .where('id', '=', id)
-        .where('status', '=', 'pending')
-        .returningAll()
-        .executeTakeFirst()
+      const [row] = (await trx.executeQuery(MARK_READY(trx, id, stored.sizeBytes, stored.sha256, stored.uploadedAt.getTime()))).rows
       if (!row) throw new Error(`Upload ${id} is no longer pending`)
       await chargeUsage(trx, row.user_id, stored.sizeBytes, options.quota, stored.uploadedAt)
       const file = fileRowToStoredFile(row)
@@ -85,7 +98,7 @@ export class KyselyFileRepository implements FileRepository {
   }
 
   async findReady(id: string): Promise<StoredFile | undefined> {
-    const [row] = (await this.db.executeQuery(this.findReadyQuery(id))).rows
+    const [row] = (await this.db.executeQuery(FIND_READY(this.db, id))).rows
     return row && fileRowToStoredFile(row)
   }
 
@@ -218,17 +231,9 @@ export class KyselyFileRepository implements FileRepository {
  * re-checks it under the row lock, SQLite runs one writer at a time.
  */
 async function chargeUsage(trx: Transaction<Database>, userId: string, sizeBytes: number, quota: QuotaLimits | undefined, at: Date): Promise<void> {
-  const charge = () => {
-    let update = trx
-      .updateTable('users')
-      .set((eb) => ({ used_bytes: eb('used_bytes', '+', sizeBytes), used_files: eb('used_files', '+', 1) }))
-      .where('id', '=', userId)
-    if (quota) {
-      update = update
-        .where((eb) => eb(eb('used_bytes', '+', sizeBytes), '<=', eb.fn.coalesce('max_bytes', eb.val(quota.maxBytes))))
-        .where((eb) => eb(eb('used_files', '+', 1), '<=', eb.fn.coalesce('max_files', eb.val(quota.maxFiles))))
-    }
-    return update.executeTakeFirst()
+  const charge = async () => {
+    const query = quota ? CHARGE_USAGE_WITHIN(trx, userId, sizeBytes, quota.maxBytes, quota.maxFiles) : CHARGE_USAGE(trx, userId, sizeBytes)
+    return { numUpdatedRows: (await trx.executeQuery(query)).numAffectedRows ?? 0n }
   }
   if (Number((await charge()).numUpdatedRows) > 0) return
   // No row yet (the user's first file), or over a limit: create the row if missing and try once more.

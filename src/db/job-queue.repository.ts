@@ -11,6 +11,7 @@ import type {
   Locks,
 } from '../jobs/job-queue.js'
 import type { Database, JobsTable } from './database.js'
+import { precompile } from './precompiled.js'
 
 /** Column widths from migration 0002. SQLite does not enforce them, so check here to behave the same on every database. */
 const MAX_KIND_CHARS = 64
@@ -78,6 +79,32 @@ function checkDuration(what: string, ms: number): void {
  * PostgreSQL the subquery takes the row with `FOR UPDATE SKIP LOCKED`, so concurrent claimers take
  * different rows without waiting; SQLite runs one writer at a time, which makes the statement atomic.
  */
+/** Every upload queues its extraction, so this insert is compiled once (see precompile). */
+const ENQUEUE = precompile(
+  ['id', 'kind', 'payload', 'runAt', 'maxAttempts', 'dedupeKey', 'now'],
+  (db: Kysely<Database>, id, kind, payload, runAt, maxAttempts, dedupeKey, now) =>
+    db
+      .insertInto('jobs')
+      .values({
+        id,
+        kind,
+        payload,
+        state: 'queued',
+        run_at: runAt,
+        attempts: 0,
+        max_attempts: maxAttempts,
+        locked_by: null,
+        locked_until: null,
+        last_error: null,
+        dedupe_key: dedupeKey,
+        created_at: now,
+        updated_at: now,
+      })
+      // Only queued and running jobs keep their key, so a conflict means one of those exists.
+      .onConflict((oc) => oc.column('dedupe_key').doNothing())
+      .returning('id'),
+)
+
 export class KyselyJobQueue implements JobQueue {
   private readonly now: () => number
   private readonly retryBaseMs: number
@@ -106,27 +133,11 @@ export class KyselyJobQueue implements JobQueue {
 
     for (let tries = 0; tries < ENQUEUE_TRIES; tries++) {
       const now = this.now()
-      const inserted = await this.db
-        .insertInto('jobs')
-        .values({
-          id: randomBytes(16).toString('hex'),
-          kind: job.kind,
-          payload,
-          state: 'queued',
-          run_at: job.runAt?.getTime() ?? now,
-          attempts: 0,
-          max_attempts: maxAttempts,
-          locked_by: null,
-          locked_until: null,
-          last_error: null,
-          dedupe_key: dedupeKey,
-          created_at: now,
-          updated_at: now,
-        })
-        // Only queued and running jobs keep their key, so a conflict means one of those exists.
-        .onConflict((oc) => oc.column('dedupe_key').doNothing())
-        .returning('id')
-        .executeTakeFirst()
+      const [inserted] = (
+        await this.db.executeQuery(
+          ENQUEUE(this.db, randomBytes(16).toString('hex'), job.kind, payload, job.runAt?.getTime() ?? now, maxAttempts, dedupeKey, now),
+        )
+      ).rows
       if (inserted) return inserted.id
       if (dedupeKey === null) throw new Error('Job insert without a dedupe key returned no row')
       const existing = await this.db.selectFrom('jobs').select('id').where('dedupe_key', '=', dedupeKey).executeTakeFirst()

@@ -1,5 +1,6 @@
-import { sql } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Database } from './database.js'
 import { KyselyMetadataStore } from './kysely-metadata-store.js'
 import { precompile } from './precompiled.js'
 
@@ -17,24 +18,29 @@ describe('precompile', () => {
   })
   afterAll(() => store.close())
 
-  it('runs the compiled query with each call\'s values, leaving its other parameters alone', async () => {
-    const byKey = precompile(['key'], (key) => store.db.selectFrom('settings').select('value').where('key', '=', key).where('value', '!=', 'none'))
-    expect((await store.db.executeQuery(byKey('a'))).rows).toEqual([{ value: 'first' }])
-    expect((await store.db.executeQuery(byKey('b'))).rows).toEqual([{ value: 'second' }])
-    expect((await store.db.executeQuery(byKey('missing'))).rows).toEqual([])
-    expect(byKey('a').parameters).toEqual(['a', 'none'])
+  it("runs the compiled query with each call's values, leaving its other parameters alone", async () => {
+    const byKey = precompile(['key'], (db: Kysely<Database>, key) => db.selectFrom('settings').select('value').where('key', '=', key).where('value', '!=', 'none'))
+    expect((await store.db.executeQuery(byKey(store.db, 'a'))).rows).toEqual([{ value: 'first' }])
+    expect((await store.db.executeQuery(byKey(store.db, 'b'))).rows).toEqual([{ value: 'second' }])
+    expect((await store.db.executeQuery(byKey(store.db, 'missing'))).rows).toEqual([])
+    expect(byKey(store.db, 'a').parameters).toEqual(['a', 'none'])
   })
 
-  it('fills a placeholder used twice, and several placeholders in their own places', async () => {
-    const either = precompile(['x', 'y'], (x, y) =>
-      store.db.selectFrom('settings').select('key').where((eb) => eb.or([eb('key', '=', x), eb('value', '=', y), eb('key', '=', y)])).orderBy('key'),
+  it('takes values of any type, fills a placeholder used twice, and runs inside a transaction', async () => {
+    const insert = precompile(['id', 'createdAt'], (db: Kysely<Database>, id, createdAt) =>
+      db.insertInto('locks').values({ name: id, owner: id, expires_at: createdAt }),
     )
-    expect((await store.db.executeQuery(either('a', 'second'))).rows).toEqual([{ key: 'a' }, { key: 'b' }])
-    expect(either('p', 'q').parameters).toEqual(['p', 'q', 'q'])
+    expect(insert(store.db, 'lock-1', 42).parameters).toEqual(['lock-1', 'lock-1', 42])
+    await store.db.transaction().execute(async (trx) => {
+      await trx.executeQuery(insert(trx, 'lock-1', 42))
+    })
+    expect(await store.db.selectFrom('locks').selectAll().execute()).toEqual([{ name: 'lock-1', owner: 'lock-1', expires_at: 42 }])
   })
 
   it('refuses a placeholder that does not become a bound parameter', () => {
-    expect(() => precompile(['table'], (table) => store.db.selectFrom('settings').select(sql.raw(table).as('x')))).toThrow(/inlined|does not reach/)
-    expect(() => precompile(['unused'], () => store.db.selectFrom('settings').selectAll())).toThrow(/does not reach/)
+    const inlined = precompile(['column'], (db: Kysely<Database>, column) => db.selectFrom('settings').select(sql.raw(column).as('x')))
+    expect(() => inlined(store.db, 'key')).toThrow(/inlined|does not reach/)
+    const unused = precompile(['unused'], (db: Kysely<Database>) => db.selectFrom('settings').selectAll())
+    expect(() => unused(store.db, 'x')).toThrow(/does not reach/)
   })
 })

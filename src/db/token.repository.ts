@@ -19,13 +19,11 @@ function tokenRowToRecord(row: Selectable<TokensTable>): TokenRecord {
   }
 }
 
-export class KyselyTokenRepository implements TokenRepository {
-  /** Every authenticated request looks its token up by id. */
-  private readonly findByIdQuery
+/** Every authenticated request looks its token up by id. */
+const FIND_BY_ID = precompile(['id'], (db: Kysely<Database>, id) => db.selectFrom('tokens').selectAll().where('id', '=', id))
 
-  constructor(private readonly db: Kysely<Database>) {
-    this.findByIdQuery = precompile(['id'], (id) => db.selectFrom('tokens').selectAll().where('id', '=', id))
-  }
+export class KyselyTokenRepository implements TokenRepository {
+  constructor(private readonly db: Kysely<Database>) {}
 
   async insert(token: TokenRecord): Promise<void> {
     await this.db
@@ -43,7 +41,7 @@ export class KyselyTokenRepository implements TokenRepository {
   }
 
   async findById(id: string): Promise<TokenRecord | undefined> {
-    const [row] = (await this.db.executeQuery(this.findByIdQuery(id))).rows
+    const [row] = (await this.db.executeQuery(FIND_BY_ID(this.db, id))).rows
     return row && tokenRowToRecord(row)
   }
 

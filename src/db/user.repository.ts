@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Selectable } from 'kysely'
 import type { Database, UsersTable } from './database.js'
+import { precompile } from './precompiled.js'
 import type { UserRepository, UserUsage, WechatIdentity } from './metadata-store.js'
 
 function optionalNumber(value: number | null): number | undefined {
@@ -16,9 +17,12 @@ function userRowToUsage(row: Selectable<UsersTable>): UserUsage {
   }
 }
 
+/** Every upload checks its owner's usage first. */
+const USAGE = precompile(['userId'], (db: Kysely<Database>, userId) => db.selectFrom('users').selectAll().where('id', '=', userId))
+
 /** The user's usage row, or zeros and no limits for a user never seen; usable inside a transaction. */
 export async function readUsage(db: Kysely<Database>, userId: string): Promise<UserUsage> {
-  const row = await db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst()
+  const [row] = (await db.executeQuery(USAGE(db, userId))).rows
   return row ? userRowToUsage(row) : { userId, usedBytes: 0, usedFiles: 0, maxBytes: undefined, maxFiles: undefined }
 }
 

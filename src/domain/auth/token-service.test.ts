@@ -185,4 +185,54 @@ describe('TokenService', () => {
     await expect(service.issue(userId)).rejects.toThrow(/User id/)
     expect(repository.records.size).toBe(0)
   })
+
+  describe('with a verification cache', () => {
+    function cached(cacheMs: number) {
+      const clock = { nowMs: START_MS }
+      const repository = new MemoryTokens()
+      let lookups = 0
+      const counting: TokenRepository = { ...repository, insert: (t) => repository.insert(t), revoke: (id, at) => repository.revoke(id, at), list: (u) => repository.list(u), findById: (id) => (lookups++, repository.findById(id)) }
+      const service = new TokenService(counting, () => new Date(clock.nowMs), { cacheMs })
+      return { clock, repository, service, lookups: () => lookups }
+    }
+
+    it('asks the database once per token per cache period', async () => {
+      const { clock, service, lookups } = cached(1000)
+      const { token } = await service.issue('alice')
+      for (let i = 0; i < 5; i++) expect(await service.verify(token)).toBeDefined()
+      expect(lookups()).toBe(1)
+      clock.nowMs += 1000
+      expect(await service.verify(token)).toBeDefined()
+      expect(lookups()).toBe(2)
+    })
+
+    it('never lets a wrong secret through a cached token', async () => {
+      const { service } = cached(1000)
+      const { token } = await service.issue('alice')
+      await service.verify(token)
+      expect(await service.verify(`${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)).toBeUndefined()
+    })
+
+    it('a revocation through the service ends the token at once; one made elsewhere within the cache period', async () => {
+      const { clock, repository, service } = cached(1000)
+      const here = await service.issue('alice')
+      await service.verify(here.token)
+      await service.revoke(here.token)
+      expect(await service.verify(here.token)).toBeUndefined()
+
+      const elsewhere = await service.issue('alice')
+      await service.verify(elsewhere.token)
+      await repository.revoke(elsewhere.record.id, new Date(clock.nowMs))
+      clock.nowMs += 1000
+      expect(await service.verify(elsewhere.token)).toBeUndefined()
+    })
+
+    it('a cached token still expires on time', async () => {
+      const { clock, service } = cached(60_000)
+      const { token } = await service.issue('alice', { ttlMs: 500 })
+      expect(await service.verify(token)).toBeDefined()
+      clock.nowMs += 500
+      expect(await service.verify(token)).toBeUndefined()
+    })
+  })
 })

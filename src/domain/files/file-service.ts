@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { PassThrough, type Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
 import { BlobNotFoundError, BlobStorageFullError, type BlobStore, type ByteRange } from '../../blob/blob-store.js'
 import { blobKeyForFileId } from '../../blob/secure-path.js'
@@ -116,10 +116,10 @@ export class FileService {
     pendingDurable.catch(() => {})
     try {
       const inspector = new UploadInspector(type, this.options.maxFileBytes)
-      const stored = new PassThrough()
+      // The store reads the inspector's output; either side failing destroys the other.
       const [received, written] = await Promise.allSettled([
-        pipe(request.body, inspector, stored),
-        this.blobs.put(blobKey, stored, { contentType: type.mimeType, beforePublish: () => pendingDurable }),
+        pipe(request.body, inspector),
+        this.blobs.put(blobKey, inspector, { contentType: type.mimeType, beforePublish: () => pendingDurable }),
       ])
       // The receiving side's error (size, type, truncation) explains a failed write better than the write's own.
       if (received.status === 'rejected') throw received.reason

@@ -27,51 +27,46 @@ function messageRowToRecord(row: Pick<Selectable<ChatMessagesTable>, 'seq' | 'ro
 export class KyselyConversationRepository implements ConversationRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async create(conversation: { id: string; userId: string; title: string; at: Date }, attachments: readonly NewConversationAttachment[]): Promise<ConversationRecord> {
-    const at = conversation.at.getTime()
+  async recordTurn(
+    id: string,
+    turn: {
+      create?: { userId: string; title: string }
+      attachments: readonly NewConversationAttachment[]
+      messages: ReadonlyArray<{ role: ChatRole; content: string }>
+      at: Date
+    },
+  ): Promise<boolean> {
+    const at = turn.at.getTime()
     return this.db.transaction().execute(async (trx) => {
+      if (turn.create) {
+        await trx
+          .insertInto('conversations')
+          .values({ id, user_id: turn.create.userId, title: turn.create.title, message_count: 0, created_at: at, updated_at: at })
+          .execute()
+      }
+      // The row update takes the conversation's lock, so a concurrent turn waits and numbers after this one.
       const row = await trx
-        .insertInto('conversations')
-        .values({ id: conversation.id, user_id: conversation.userId, title: conversation.title, message_count: 0, created_at: at, updated_at: at })
-        .returningAll()
-        .executeTakeFirstOrThrow()
-      await insertAttachments(trx, conversation.id, attachments, at)
-      return conversationRowToRecord(row)
+        .updateTable('conversations')
+        .set({ message_count: sql<number>`message_count + ${turn.messages.length}`, updated_at: at })
+        .where('id', '=', id)
+        .returning('message_count')
+        .executeTakeFirst()
+      if (!row) return false
+      await insertAttachments(trx, id, turn.attachments, at)
+      const first = Number(row.message_count) - turn.messages.length + 1
+      if (turn.messages.length > 0) {
+        await trx
+          .insertInto('chat_messages')
+          .values(turn.messages.map((message, i) => ({ conversation_id: id, seq: first + i, role: message.role, content: message.content, created_at: at })))
+          .execute()
+      }
+      return true
     })
   }
 
   async find(id: string, userId: string): Promise<ConversationRecord | undefined> {
     const row = await this.db.selectFrom('conversations').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst()
     return row && conversationRowToRecord(row)
-  }
-
-  async attach(id: string, attachments: readonly NewConversationAttachment[], at: Date): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      const exists = await trx.selectFrom('conversations').select('id').where('id', '=', id).executeTakeFirst()
-      if (!exists) return false
-      await insertAttachments(trx, id, attachments, at.getTime())
-      return true
-    })
-  }
-
-  async append(id: string, messages: ReadonlyArray<{ role: ChatRole; content: string }>, at: Date): Promise<boolean> {
-    if (messages.length === 0) return (await this.db.selectFrom('conversations').select('id').where('id', '=', id).executeTakeFirst()) !== undefined
-    return this.db.transaction().execute(async (trx) => {
-      // The row update takes the conversation's lock, so a concurrent turn waits and numbers after this one.
-      const row = await trx
-        .updateTable('conversations')
-        .set({ message_count: sql<number>`message_count + ${messages.length}`, updated_at: at.getTime() })
-        .where('id', '=', id)
-        .returning('message_count')
-        .executeTakeFirst()
-      if (!row) return false
-      const first = Number(row.message_count) - messages.length + 1
-      await trx
-        .insertInto('chat_messages')
-        .values(messages.map((message, i) => ({ conversation_id: id, seq: first + i, role: message.role, content: message.content, created_at: at.getTime() })))
-        .execute()
-      return true
-    })
   }
 
   async messages(id: string, options: { limit: number }): Promise<ChatMessageRecord[]> {

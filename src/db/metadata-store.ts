@@ -224,16 +224,22 @@ export interface ConversationAttachmentRecord extends NewConversationAttachment 
  * another user's conversation did not exist. Attachments outlive their files (no foreign key).
  */
 export interface ConversationRepository {
-  /** Creates a conversation with its first attachments, in one transaction. */
-  create(conversation: { id: string; userId: string; title: string; at: Date }, attachments: readonly NewConversationAttachment[]): Promise<ConversationRecord>
-  find(id: string, userId: string): Promise<ConversationRecord | undefined>
-  /** Attaches files the conversation lacks (those it has keep their first record); false when the conversation is gone. */
-  attach(id: string, attachments: readonly NewConversationAttachment[], at: Date): Promise<boolean>
   /**
-   * Appends messages (one turn: the user's and the agent's) after the last one, in order, and
-   * bumps `updatedAt`; concurrent turns never share a position. False when the conversation is gone.
+   * Records one turn in one transaction: creates the conversation first when `create` is given,
+   * attaches the files it lacks (those it has keep their first record), then appends the messages
+   * after the last one, in order, and bumps `updatedAt`; concurrent turns never share a position.
+   * False, and nothing recorded, when the conversation is gone (and not being created).
    */
-  append(id: string, messages: ReadonlyArray<{ role: ChatRole; content: string }>, at: Date): Promise<boolean>
+  recordTurn(
+    id: string,
+    turn: {
+      readonly create?: { readonly userId: string; readonly title: string }
+      readonly attachments: readonly NewConversationAttachment[]
+      readonly messages: ReadonlyArray<{ readonly role: ChatRole; readonly content: string }>
+      readonly at: Date
+    },
+  ): Promise<boolean>
+  find(id: string, userId: string): Promise<ConversationRecord | undefined>
   /** The last `limit` messages, oldest first. */
   messages(id: string, options: { limit: number }): Promise<ChatMessageRecord[]>
   /** The conversation's attachments in the order they were added, each saying whether its file is still there. */

@@ -969,59 +969,66 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
 
     describe('conversations', () => {
       const attachment = (file: StoredFile) => ({ fileId: file.id, originalName: file.originalName, kind: file.kind, sizeBytes: file.sizeBytes })
+      const turn = (n: number) => [{ role: 'user' as const, content: `q${n}` }, { role: 'assistant' as const, content: `a${n}` }]
 
-      it('creates a conversation with its first attachments, visible to its user only', async () => {
+      it('records a first turn with the conversation and its files, visible to its user only', async () => {
         const file = await ready({ originalName: '报告.pdf', kind: 'pdf', sizeBytes: 1234 })
         const id = newId()
-        const created = await store.conversations.create({ id, userId: 'alice', title: 'Summarise 报告', at: new Date(T0) }, [attachment(file)])
-        expect(created).toEqual({ id, userId: 'alice', title: 'Summarise 报告', messageCount: 0, createdAt: new Date(T0), updatedAt: new Date(T0) })
-        expect(await store.conversations.find(id, 'alice')).toEqual(created)
+        const create = { userId: 'alice', title: 'Summarise 报告' }
+        expect(await store.conversations.recordTurn(id, { create, attachments: [attachment(file)], messages: turn(1), at: new Date(T0) })).toBe(true)
+        const found = await store.conversations.find(id, 'alice')
+        expect(found).toEqual({ id, userId: 'alice', title: 'Summarise 报告', messageCount: 2, createdAt: new Date(T0), updatedAt: new Date(T0) })
         expect(await store.conversations.find(id, 'bob')).toBeUndefined()
         expect(await store.conversations.attachments(id)).toEqual([
           { fileId: file.id, originalName: '报告.pdf', kind: 'pdf', sizeBytes: 1234, addedAt: new Date(T0), available: true },
         ])
+        expect(await store.conversations.messages(id, { limit: 10 })).toEqual([
+          { seq: 1, role: 'user', content: 'q1', createdAt: new Date(T0) },
+          { seq: 2, role: 'assistant', content: 'a1', createdAt: new Date(T0) },
+        ])
+        // A conversation is created once; a turn for one that is gone records nothing.
+        await expect(store.conversations.recordTurn(id, { create, attachments: [], messages: turn(2), at: new Date(T0) })).rejects.toThrow()
+        expect(await store.conversations.recordTurn(newId(), { attachments: [attachment(file)], messages: turn(1), at: new Date(T0) })).toBe(false)
+        expect((await store.conversations.find(id, 'alice'))?.messageCount).toBe(2)
       })
 
       it('appends turns in order, numbering concurrent turns apart, and returns the last messages oldest first', async () => {
         const id = newId()
-        await store.conversations.create({ id, userId: 'alice', title: 't', at: new Date(T0) }, [])
-        expect(await store.conversations.append(id, [{ role: 'user', content: 'q1' }, { role: 'assistant', content: 'a1' }], new Date(T0 + 1))).toBe(true)
-        await Promise.all(
-          Array.from({ length: 6 }, (_, i) => store.conversations.append(id, [{ role: 'user', content: `q${i + 2}` }, { role: 'assistant', content: `a${i + 2}` }], new Date(T0 + 2))),
-        )
+        await store.conversations.recordTurn(id, { create: { userId: 'alice', title: 't' }, attachments: [], messages: turn(1), at: new Date(T0) })
+        await Promise.all(Array.from({ length: 6 }, (_, i) => store.conversations.recordTurn(id, { attachments: [], messages: turn(i + 2), at: new Date(T0 + 2) })))
         const all = await store.conversations.messages(id, { limit: 100 })
         expect(all.map((m) => m.seq)).toEqual(Array.from({ length: 14 }, (_, i) => i + 1))
         // Each turn's two messages stay together.
         for (let i = 0; i < all.length; i += 2) expect(all[i + 1]!.content).toBe(all[i]!.content.replace('q', 'a'))
         expect((await store.conversations.messages(id, { limit: 3 })).map((m) => m.seq)).toEqual([12, 13, 14])
-        expect(await store.conversations.find(id, 'alice')).toMatchObject({ messageCount: 14, updatedAt: new Date(T0 + 2) })
-        expect(await store.conversations.append(newId(), [{ role: 'user', content: 'x' }], new Date(T0))).toBe(false)
+        expect(await store.conversations.find(id, 'alice')).toMatchObject({ messageCount: 14, createdAt: new Date(T0), updatedAt: new Date(T0 + 2) })
       })
 
       it('attaches only files it lacks, and an attachment outlives its file, shown as no longer available', async () => {
         const first = await ready({ originalName: 'a.png', kind: 'png' })
         const second = await ready({ originalName: 'b.pdf', kind: 'pdf' })
         const id = newId()
-        await store.conversations.create({ id, userId: 'alice', title: 't', at: new Date(T0) }, [attachment(first)])
-        expect(await store.conversations.attach(id, [{ ...attachment(first), originalName: 'renamed.png' }, attachment(second)], new Date(T0 + 10))).toBe(true)
-        expect(await store.conversations.attach(newId(), [attachment(second)], new Date(T0))).toBe(false)
+        await store.conversations.recordTurn(id, { create: { userId: 'alice', title: 't' }, attachments: [attachment(first)], messages: turn(1), at: new Date(T0) })
+        await store.conversations.recordTurn(id, { attachments: [{ ...attachment(first), originalName: 'renamed.png' }, attachment(second)], messages: turn(2), at: new Date(T0 + 10) })
         await store.files.markDeleting(first.id, 'alice')
         expect((await store.conversations.attachments(id)).map((a) => [a.originalName, a.available])).toEqual([['a.png', false], ['b.pdf', true]])
         await store.files.remove(first.id)
         expect((await store.conversations.attachments(id)).map((a) => [a.fileId, a.available])).toEqual([[first.id, false], [second.id, true]])
+        expect((await store.conversations.messages(id, { limit: 10 })).length).toBe(4)
       })
 
       it('lists a user\'s conversations most recently updated first, by cursor, and removes one with all it holds', async () => {
         const ids = [newId(), newId(), newId()]
-        for (const [i, id] of ids.entries()) await store.conversations.create({ id, userId: 'alice', title: `t${i}`, at: new Date(T0 + i) }, [])
-        await store.conversations.create({ id: newId(), userId: 'bob', title: 'bob', at: new Date(T0 + 5) }, [])
-        await store.conversations.append(ids[0]!, [{ role: 'user', content: 'later' }], new Date(T0 + 9))
+        for (const [i, id] of ids.entries()) {
+          await store.conversations.recordTurn(id, { create: { userId: 'alice', title: `t${i}` }, attachments: [], messages: turn(1), at: new Date(T0 + i) })
+        }
+        await store.conversations.recordTurn(newId(), { create: { userId: 'bob', title: 'bob' }, attachments: [], messages: turn(1), at: new Date(T0 + 5) })
+        const file = await ready()
+        await store.conversations.recordTurn(ids[0]!, { attachments: [attachment(file)], messages: turn(2), at: new Date(T0 + 9) })
         const page = await store.conversations.list('alice', { limit: 2 })
         expect(page.map((c) => c.id)).toEqual([ids[0], ids[2]])
         const last = page.at(-1)!
         expect((await store.conversations.list('alice', { limit: 2, before: { updatedAtMs: last.updatedAt.getTime(), id: last.id } })).map((c) => c.id)).toEqual([ids[1]])
-        const file = await ready()
-        await store.conversations.attach(ids[0]!, [attachment(file)], new Date(T0 + 10))
         expect(await store.conversations.remove(ids[0]!, 'bob')).toBe(false)
         expect(await store.conversations.remove(ids[0]!, 'alice')).toBe(true)
         expect(await store.conversations.remove(ids[0]!, 'alice')).toBe(false)

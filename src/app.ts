@@ -34,6 +34,7 @@ import { AttachmentReportSchema } from './http/routes/chat/chat-schemas.js'
 import deleteConversationRoute from './http/routes/chat/delete-conversation.route.js'
 import getConversationRoute from './http/routes/chat/get-conversation.route.js'
 import listConversationsRoute from './http/routes/chat/list-conversations.route.js'
+import mcpRoute from './http/routes/mcp/mcp.route.js'
 import logoutRoute from './http/routes/auth/logout.route.js'
 import wechatLoginRoute from './http/routes/auth/wechat-login.route.js'
 import createFileUrlRoute from './http/routes/files/create-file-url.route.js'
@@ -105,6 +106,7 @@ const ROUTES: ReadonlyArray<(app: App, deps: RouteDeps) => void> = [
   listConversationsRoute,
   getConversationRoute,
   deleteConversationRoute,
+  mcpRoute,
 ]
 
 /** Largest request head (request line and headers) accepted; Node answers 431 past it. */

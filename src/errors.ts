@@ -73,6 +73,8 @@ export const ERRORS = {
     new AppError('WECHAT_BUSY', 503, 'WeChat is busy; retry in a moment', { headers: { 'retry-after': String(retryAfterSeconds) } }),
   wechatTimeout: (timeoutMs: number) => new AppError('WECHAT_TIMEOUT', 504, `WeChat did not answer within ${timeoutMs} ms; retry`),
   wechatError: (detail: string, cause?: unknown) => new AppError('WECHAT_ERROR', 502, `WeChat sign-in failed: ${detail}`, { cause }),
+  methodNotAllowed: (allowed: string) =>
+    new AppError('METHOD_NOT_ALLOWED', 405, `This route takes ${allowed} only`, { headers: { allow: allowed } }),
   conversationNotFound: () => new AppError('CONVERSATION_NOT_FOUND', 404, 'Conversation not found'),
   messageTooLong: (maxChars: number) => new AppError('MESSAGE_TOO_LONG', 413, `The message is longer than the limit of ${maxChars} characters`),
   tooManyAttachments: (message: string) => new AppError('TOO_MANY_ATTACHMENTS', 400, message),

@@ -67,11 +67,11 @@ export class FileAccess {
   }
 
   /** The caller's files; for an API key, its own plus those granted to it now (every user's with --all-users). */
-  async list(caller: Caller, origin: RequestOrigin, query: { limit: number; cursor?: string; type?: string }): Promise<FilePage> {
+  async list(caller: Caller, origin: RequestOrigin, query: { limit: number; cursor?: string; type?: string }, action = 'file.list'): Promise<FilePage> {
     const key = caller.key
     if (!key) return this.files.list(caller.userId, query)
     const page = await this.files.list(caller.userId, key.allUsers ? { ...query, allUsers: true } : { ...query, grantedTo: { keyId: key.id, at: this.now() } })
-    await this.audit.record({ keyId: key.id, action: 'file.list', ip: origin.ip, detail: `${page.files.length} files` })
+    await this.audit.record({ keyId: key.id, action, ip: origin.ip, detail: `${page.files.length} files` })
     return page
   }
 
@@ -79,11 +79,11 @@ export class FileAccess {
    * A ranked search of names and extracted text over what the caller may read: a user's own files;
    * for an API key its own space, the files granted to it now, or every user's with --all-users.
    */
-  async search(caller: Caller, origin: RequestOrigin, query: { q: string; limit: number; cursor?: string; type?: string }): Promise<FilePage> {
+  async search(caller: Caller, origin: RequestOrigin, query: { q: string; limit: number; cursor?: string; type?: string }, action = 'file.search'): Promise<FilePage> {
     const key = caller.key
     if (!key) return this.fileSearch.search(caller.userId, query)
     const page = await this.fileSearch.search(caller.userId, query, key.allUsers ? { allUsers: true } : { grantedTo: { keyId: key.id, at: this.now() } })
-    await this.audit.record({ keyId: key.id, action: 'file.search', ip: origin.ip, detail: `${page.files.length} files` })
+    await this.audit.record({ keyId: key.id, action, ip: origin.ip, detail: `${page.files.length} files` })
     return page
   }
 

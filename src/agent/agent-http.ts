@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { Readable } from 'node:stream'
+import { pipeline, Readable } from 'node:stream'
 import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import type { Logger } from 'pino'
 import type { AgentPart } from '../domain/chat/agent.js'
@@ -83,14 +83,16 @@ export async function postToAgent(
 
   arm()
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest
+  const outgoing = send(url, { method: 'POST', headers, signal })
   let response: IncomingMessage
   try {
     response = await new Promise<IncomingMessage>((resolve, reject) => {
-      const outgoing = send(url, { method: 'POST', headers, signal })
       outgoing.once('response', resolve)
-      outgoing.once('error', reject)
-      // A body that fails (a blob gone mid-read) destroys the request, which rejects above.
-      Readable.from(body(pieces)).on('error', (error) => outgoing.destroy(error)).pipe(outgoing)
+      // Kept after the answer arrives: an agent that answers before reading the whole body makes later writes fail.
+      outgoing.on('error', reject)
+      // Either side failing destroys the other: a blob gone mid-read ends the request (rejecting above),
+      // and a request that ends early (cancelled, timed out, answered) closes the blob it was reading.
+      pipeline(Readable.from(body(pieces)), outgoing, () => {})
     })
   } catch (error) {
     clearTimeout(timer)
@@ -101,6 +103,9 @@ export async function postToAgent(
     const status = response.statusCode ?? 0
     const detail = await readSome(response, LOGGED_ERROR_BYTES).catch(() => '')
     clearTimeout(timer)
+    // An agent that refuses early may never read the rest of the body: nothing is left waiting on it.
+    response.destroy()
+    outgoing.destroy()
     const redacted = options.token ? detail.replaceAll(options.token, '[redacted]') : detail
     logger.warn({ status, reply: redacted }, 'the agent refused a chat')
     throw ERRORS.agentUnavailable(status === 401 || status === 403 ? `it refused Cabinet's credentials (HTTP ${status}); check CABINET_AGENT_TOKEN` : `it answered HTTP ${status}`)

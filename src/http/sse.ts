@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify'
 import type { ChatTurn } from '../domain/chat/chat-service.js'
 import { isAppError } from '../errors.js'
+import { hijackKeepingHeaders } from './hijack.js'
 
 /** A comment line this often keeps proxies from closing a quiet stream. */
 const KEEP_ALIVE_MS = 15_000
@@ -11,7 +12,7 @@ const KEEP_ALIVE_MS = 15_000
  * `error` with Cabinet's `{error, code}` when the agent fails mid-way (the turn is then not stored).
  */
 export async function streamChatReply(reply: FastifyReply, turn: ChatTurn, start: Record<string, unknown>): Promise<void> {
-  reply.hijack()
+  hijackKeepingHeaders(reply)
   const raw = reply.raw
   raw.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -35,7 +36,10 @@ export async function streamChatReply(reply: FastifyReply, turn: ChatTurn, start
     await turn.finish(text)
     send('done', { conversation_id: turn.conversationId, reply: text })
   } catch (error) {
-    if (isAppError(error)) send('error', { error: error.message, code: error.code })
+    if (isAppError(error)) {
+      if (error.status >= 500) reply.log.warn({ err: error.cause ?? error, code: error.code }, 'chat stream ended with an error')
+      send('error', { error: error.message, code: error.code })
+    }
     else if (!raw.destroyed) {
       reply.log.error({ err: error }, 'chat stream failed')
       send('error', { error: 'Internal server error', code: 'INTERNAL_ERROR' })

@@ -183,28 +183,34 @@ export async function createCabinetMcpServer(context: CabinetMcpContext): Promis
     }),
     { title: 'A file', description: 'A file you may read: an image as its bytes, any other file as the text Cabinet extracted' },
     async (uri, variables): Promise<ReadResourceResult> => {
-      const id = String(variables.file_id)
-      let file: StoredFile
       try {
-        file = await access.readable(id, await context.caller(), origin, 'mcp.read_resource')
+        return await readResource(uri, String(variables.file_id))
       } catch (error) {
+        if (error instanceof McpError) throw error
         // MCP's "resource not found", for a file the caller may not read exactly as for a missing one.
         if (error instanceof AppError && error.code === 'FILE_NOT_FOUND') throw new McpError(-32002, 'Resource not found', { uri: uri.href })
-        throw error
+        if (error instanceof AppError && error.status < 500) throw new McpError(-32600, error.message, { code: error.code })
+        // A storage or database failure is logged here; its text is not the client's business.
+        context.logger.error({ err: error, uri: uri.href }, 'an MCP resource read failed')
+        throw new McpError(-32603, 'Internal error')
       }
-      if (IMAGE_KINDS.has(file.kind) && file.sizeBytes <= context.maxImageBytes) {
-        const content = await context.files.openContent(file)
-        let blob = ''
-        for await (const piece of base64Pieces(Buffer.isBuffer(content) ? [content] : (content as AsyncIterable<Buffer>), { maxBytes: file.sizeBytes, exactBytes: file.sizeBytes })) blob += piece
-        return { contents: [{ uri: uri.href, mimeType: file.mimeType, blob }] }
-      }
-      const text = await context.extraction.waitFor(file.id, { timeoutMs: 5000 })
-      const body = text && text.text ? text.text.slice(0, RESOURCE_TEXT_CHARS) : JSON.stringify({ ...fileJson(file), ...textFacts(text) })
-      const cut = text && text.text.length > RESOURCE_TEXT_CHARS ? `\n\n[Cabinet: the first ${RESOURCE_TEXT_CHARS} characters; read_file_text pages through the rest]` : ''
-      return { contents: [{ uri: uri.href, mimeType: text?.text ? textMimeType(file.kind) : 'application/json', text: body + cut }] }
     },
   )
   return server
+
+  async function readResource(uri: URL, id: string): Promise<ReadResourceResult> {
+    const file = await access.readable(id, await context.caller(), origin, 'mcp.read_resource')
+    if (IMAGE_KINDS.has(file.kind) && file.sizeBytes <= context.maxImageBytes) {
+      const content = await context.files.openContent(file)
+      let blob = ''
+      for await (const piece of base64Pieces(Buffer.isBuffer(content) ? [content] : (content as AsyncIterable<Buffer>), { maxBytes: file.sizeBytes, exactBytes: file.sizeBytes })) blob += piece
+      return { contents: [{ uri: uri.href, mimeType: file.mimeType, blob }] }
+    }
+    const text = await context.extraction.waitFor(file.id, { timeoutMs: 5000 })
+    const body = text && text.text ? text.text.slice(0, RESOURCE_TEXT_CHARS) : JSON.stringify({ ...fileJson(file), ...textFacts(text) })
+    const cut = text && text.text.length > RESOURCE_TEXT_CHARS ? `\n\n[Cabinet: the first ${RESOURCE_TEXT_CHARS} characters; read_file_text pages through the rest]` : ''
+    return { contents: [{ uri: uri.href, mimeType: text?.text ? textMimeType(file.kind) : 'application/json', text: body + cut }] }
+  }
 }
 
 function fileJson(file: StoredFile) {

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer, type AddressInfo, type Server } from 'node:net'
 import { Writable } from 'node:stream'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -7,7 +9,7 @@ import { createLogger } from '../../src/logger.js'
 import { AgentStandIn, type RecordedRequest } from '../helpers/agent-stand-in.js'
 import { formatBytes } from '../../src/domain/chat/file-facts.js'
 import { chinesePdf, latinPdf, plainPng, reportDocx, salesXlsx, zipBombDocx } from '../helpers/documents.js'
-import { auth, uploadFile } from '../helpers/http.js'
+import { auth, eventually, uploadFile } from '../helpers/http.js'
 import { startTestServer, type TestServer } from '../helpers/server.js'
 import { openTestBackend, type TestBackend } from '../helpers/test-backend.js'
 
@@ -226,6 +228,8 @@ describe('POST /api/chat with an OpenResponses agent (OpenClaw)', () => {
     const response = await chat(alice, { message: 'Stream it', attachments: [{ file_id: files.docx }], stream: true })
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+    // A stream is written by hand, yet carries the same security headers as every answer.
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff')
     const received = await events(response)
     expect(received.map((e) => e.event)).toEqual(['start', 'delta', 'delta', 'delta', 'done'])
     const [start, ...rest] = received
@@ -481,5 +485,62 @@ describe('POST /api/chat with an OpenAI Chat Completions agent, and with no agen
     expect(again).toContain('event: done')
     expect(again).toContain('"from_agent":false')
     expect(agent.requests.length).toBe(before)
+  })
+})
+
+describe('POST /api/chat with an agent that refuses before reading the request', () => {
+  let cabinet: TestServer
+  let agent: Server
+  /** When each connection to the agent closed, and when its answer was sent. */
+  const connections: Array<{ answeredAt: number; closedAt?: number }> = []
+
+  beforeAll(async () => {
+    // Answers 413 at the first bytes, then never reads again: the rest of the body backs up in Cabinet.
+    agent = createServer((socket) => {
+      const connection: { answeredAt: number; closedAt?: number } = { answeredAt: 0 }
+      connections.push(connection)
+      socket.once('data', () => {
+        socket.pause()
+        connection.answeredAt = Date.now()
+        socket.write('HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}')
+      })
+      socket.on('close', () => (connection.closedAt = Date.now()))
+      socket.on('error', () => {})
+    })
+    agent.listen(0, '127.0.0.1')
+    await once(agent, 'listening')
+    cabinet = await startTestServer({
+      CABINET_ALLOWED_TYPES: 'png',
+      CABINET_MAX_FILE_BYTES: String(32 * 1024 * 1024),
+      CABINET_AGENT_URL: `http://127.0.0.1:${(agent.address() as AddressInfo).port}`,
+      CABINET_AGENT_TIMEOUT_MS: '1500',
+      CABINET_CHAT_MAX_IMAGE_BYTES: String(30 * 1024 * 1024),
+      CABINET_CHAT_MAX_BODY_BYTES: String(60 * 1024 * 1024),
+    })
+  })
+  afterAll(async () => {
+    await cabinet.stop()
+    agent.close()
+  })
+
+  it('answers 502 and lets go of the connection and the file it was sending', async () => {
+    const token = await cabinet.token('alice')
+    // Noise does not compress: about 20 MB of PNG, far more than the sockets between them hold.
+    const noise = await sharp(randomBytes(2600 * 2600 * 3), { raw: { width: 2600, height: 2600, channels: 3 } }).png({ compressionLevel: 0 }).toBuffer()
+    const upload = await uploadFile(cabinet.url, { token, name: 'noise.png', bytes: noise })
+    expect(upload.status).toBe(200)
+    const { file_id } = (await upload.json()) as { file_id: string }
+    const response = await fetch(`${cabinet.url}/api/chat`, {
+      method: 'POST',
+      headers: auth(token, { 'content-type': 'application/json' }),
+      body: JSON.stringify({ message: 'look', attachments: [{ file_id }] }),
+    })
+    expect(response.status).toBe(502)
+    expect(await response.json()).toEqual({ error: 'The AI agent is unavailable: it answered HTTP 413', code: 'AGENT_UNAVAILABLE' })
+    await eventually(() => {
+      expect(connections).toHaveLength(1)
+      expect(connections[0]!.closedAt).toBeDefined()
+    }, 3000)
+    expect(connections[0]!.closedAt! - connections[0]!.answeredAt).toBeLessThan(3000)
   })
 })

@@ -4,8 +4,8 @@ type Sharp = typeof import('sharp').default
 
 /** Larger images are refused before decoding (a decompression bomb), as thumbnails do: 100 megapixels. */
 const MAX_INPUT_PIXELS = 100_000_000
-/** Longest sides tried, largest first, until the JPEG fits. */
-const SIDES = [2048, 1600, 1280, 1024, 768, 512, 384, 256]
+/** Longest sides a downsized image may have, largest first. */
+const SIDES = [2048, 1792, 1536, 1280, 1024, 896, 768, 640, 512, 448, 384, 320, 256]
 
 let sharpModule: Promise<Sharp> | undefined
 
@@ -25,22 +25,30 @@ export interface FittedImage {
 
 /**
  * The image as a JPEG of at most `maxBytes`: EXIF orientation applied, metadata stripped, the
- * longest side brought down step by step (never enlarged) until it fits; the first frame of an
- * animation. Each try streams the original again from `open`, so it is never whole in memory.
- * Undefined when even the smallest step does not fit.
+ * longest side brought down (never enlarged) until it fits; the first frame of an animation.
+ * After a try that is too big, the next side is estimated from how far off it was (bytes grow
+ * with the pixel count), so it takes two or three tries. Each try streams the original again
+ * from `open`, so it is never whole in memory. Undefined when even the smallest side does not fit.
  */
-export async function fitImage(open: () => Promise<Readable>, maxBytes: number): Promise<FittedImage | undefined> {
+export async function fitImage(open: () => Promise<Readable>, maxBytes: number, options: { longestSide?: number } = {}): Promise<FittedImage | undefined> {
   const sharp = await loadSharp()
-  for (const side of SIDES) {
+  let side = Math.min(SIDES[0]!, options.longestSide ?? SIDES[0]!)
+  for (;;) {
     const source = await open()
     const pipeline = sharp({ limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
       .rotate()
       .resize({ width: side, height: side, fit: 'inside', withoutEnlargement: true })
       .flatten({ background: '#ffffff' })
-      .jpeg({ quality: side >= 1024 ? 82 : 75, mozjpeg: false })
+      .jpeg({ quality: 80 })
     source.on('error', (error) => pipeline.destroy(error))
     const { data, info } = await source.pipe(pipeline).toBuffer({ resolveWithObject: true })
     if (data.length <= maxBytes) return { bytes: data, mediaType: 'image/jpeg', width: info.width, height: info.height }
+    const actual = Math.max(info.width, info.height)
+    const estimate = actual * Math.sqrt(maxBytes / data.length)
+    const smallest = SIDES.at(-1)!
+    // Below the smallest side, that side is the last try: one more decode, not every step down.
+    const next = SIDES.find((candidate) => candidate <= estimate && candidate < actual) ?? (smallest < actual ? smallest : undefined)
+    if (next === undefined) return undefined
+    side = next
   }
-  return undefined
 }

@@ -160,7 +160,7 @@ export class TurnBuilder {
         reports.push({ ...base, sentAs: 'image', reduced: false, note: `${facts}. Sent as it is.` })
         continue
       }
-      const smaller = room >= MIN_IMAGE_BYTES ? await this.downsize(file, room) : undefined
+      const smaller = room >= MIN_IMAGE_BYTES ? await this.downsize(file, room, text?.image) : undefined
       if (!smaller) {
         reports.push({ ...base, sentAs: 'none', reduced: false, note: `${facts}. Too large to send (the limit left is ${formatBytes(Math.max(0, room))}), so only its facts were sent.` })
         continue
@@ -188,9 +188,9 @@ export class TurnBuilder {
     return (await this.blobs.get(file.blobKey)) as AsyncIterable<Buffer>
   }
 
-  private async downsize(file: StoredFile, maxBytes: number): Promise<Awaited<ReturnType<typeof fitImage>>> {
+  private async downsize(file: StoredFile, maxBytes: number, facts: { width: number; height: number } | undefined): Promise<Awaited<ReturnType<typeof fitImage>>> {
     try {
-      return await fitImage(async () => (await this.blobs.get(file.blobKey)) as Readable, maxBytes)
+      return await fitImage(async () => (await this.blobs.get(file.blobKey)) as Readable, maxBytes, facts ? { longestSide: Math.max(facts.width, facts.height) } : {})
     } catch (error) {
       this.logger.warn({ err: error, fileId: file.id }, 'could not downsize an image for the agent')
       return undefined

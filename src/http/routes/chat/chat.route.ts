@@ -46,21 +46,27 @@ export default function chatRoute(app: App, deps: RouteDeps): void {
         if (!reply.raw.writableFinished) cancel.abort(new Error('The client closed the connection'))
       })
       const body = request.body
-      const turn: ChatTurn = await deps.chat.start({
-        caller: request.caller,
-        origin: { ip: request.ip },
-        message: body.message,
-        attachments: (body.attachments ?? []).map((a) => a.file_id),
-        ...(body.conversation_id === undefined ? {} : { conversationId: body.conversation_id }),
-        stream: body.stream === true,
-        signal: cancel.signal,
-      })
-      const attachments = turn.attachments.map(toAttachmentReportJson)
-      if (body.stream === true) return streamChatReply(reply, turn, { conversation_id: turn.conversationId, from_agent: turn.fromAgent, attachments })
-      let text = ''
-      for await (const piece of turn.reply) text += piece
-      await turn.finish(text)
-      return { reply: text, conversation_id: turn.conversationId, from_agent: turn.fromAgent, attachments }
+      try {
+        const turn: ChatTurn = await deps.chat.start({
+          caller: request.caller,
+          origin: { ip: request.ip },
+          message: body.message,
+          attachments: (body.attachments ?? []).map((a) => a.file_id),
+          ...(body.conversation_id === undefined ? {} : { conversationId: body.conversation_id }),
+          stream: body.stream === true,
+          signal: cancel.signal,
+        })
+        const attachments = turn.attachments.map(toAttachmentReportJson)
+        if (body.stream === true) return await streamChatReply(reply, turn, { conversation_id: turn.conversationId, from_agent: turn.fromAgent, attachments })
+        let text = ''
+        for await (const piece of turn.reply) text += piece
+        await turn.finish(text)
+        return { reply: text, conversation_id: turn.conversationId, from_agent: turn.fromAgent, attachments }
+      } catch (error) {
+        // Nobody is left to answer: the client went away, and the turn ended with it.
+        if (cancel.signal.aborted) return reply.hijack()
+        throw error
+      }
     },
   )
 }

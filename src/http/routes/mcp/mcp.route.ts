@@ -1,4 +1,5 @@
 import { ERRORS } from '../../../errors.js'
+import { hijackKeepingHeaders } from '../../hijack.js'
 import type { App, RouteDeps } from '../../route-deps.js'
 
 /**
@@ -36,7 +37,8 @@ export default function mcpRoute(app: App, deps: RouteDeps): void {
         logger: request.log,
       })
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true })
-      reply.hijack()
+      // The transport writes the answer itself.
+      hijackKeepingHeaders(reply)
       reply.raw.on('close', () => {
         void transport.close()
         void server.close()

@@ -8,6 +8,7 @@ import type { RateLimitRepository } from './db/metadata-store.js'
 import type { ApiKeyService } from './domain/auth/api-key-service.js'
 import type { FileAccess } from './domain/auth/file-access.js'
 import type { GrantService } from './domain/auth/grant-service.js'
+import type { ChatService } from './domain/chat/chat-service.js'
 import type { SessionService } from './domain/auth/session-service.js'
 import type { UrlSigner } from './domain/auth/signed-url.js'
 import type { TokenService } from './domain/auth/token-service.js'
@@ -28,6 +29,12 @@ import healthRoutes from './http/routes/health/health.route.js'
 import metricsRoute from './http/routes/health/metrics.route.js'
 import devLoginRoute from './http/routes/auth/dev-login.route.js'
 import getMeRoute from './http/routes/auth/get-me.route.js'
+import chatRoute from './http/routes/chat/chat.route.js'
+import { AttachmentReportSchema } from './http/routes/chat/chat-schemas.js'
+import deleteConversationRoute from './http/routes/chat/delete-conversation.route.js'
+import getConversationRoute from './http/routes/chat/get-conversation.route.js'
+import listConversationsRoute from './http/routes/chat/list-conversations.route.js'
+import mcpRoute from './http/routes/mcp/mcp.route.js'
 import logoutRoute from './http/routes/auth/logout.route.js'
 import wechatLoginRoute from './http/routes/auth/wechat-login.route.js'
 import createFileUrlRoute from './http/routes/files/create-file-url.route.js'
@@ -70,6 +77,7 @@ export interface AppDeps {
   readonly grants: GrantService
   readonly sessions: SessionService
   readonly quotas: QuotaService
+  readonly chat: ChatService
   /** Rate-limit counters shared by every instance (PostgreSQL); undefined keeps them in process memory. */
   readonly sharedRateLimits?: RateLimitRepository
 }
@@ -94,6 +102,11 @@ const ROUTES: ReadonlyArray<(app: App, deps: RouteDeps) => void> = [
   devLoginRoute,
   logoutRoute,
   getMeRoute,
+  chatRoute,
+  listConversationsRoute,
+  getConversationRoute,
+  deleteConversationRoute,
+  mcpRoute,
 ]
 
 /** Largest request head (request line and headers) accepted; Node answers 431 past it. */
@@ -118,6 +131,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addSchema(FileSchema)
   app.addSchema(StatsSchema)
   app.addSchema(GrantSchema)
+  app.addSchema(AttachmentReportSchema)
   await installSecurityHeaders(app, { corsOrigins: config.corsOrigins })
   await installRateLimits(app, config.rateLimits, deps.sharedRateLimits)
 
@@ -196,6 +210,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     grants: deps.grants,
     sessions: deps.sessions,
     quotas: deps.quotas,
+    chat: deps.chat,
   }
   for (const route of ROUTES) route(app, routeDeps)
 

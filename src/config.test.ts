@@ -65,7 +65,54 @@ describe('loadConfig', () => {
       rateLimits: { windowMs: 60_000, uploadsPerUser: 60, uploadsPerIp: 600, downloadsPerUser: 1200, downloadsPerIp: 3000, loginsPerIp: 60 },
       corsOrigins: undefined,
       auditRetentionDays: 180,
+      agent: { url: undefined, token: undefined, protocol: 'openresponses', model: 'openclaw/main', timeoutMs: 120_000, keyName: undefined },
+      chat: {
+        maxMessageChars: 8000,
+        maxAttachments: 10,
+        maxTextChars: 200_000,
+        maxFileBytes: 5 * MIB,
+        maxImageBytes: 10 * MIB,
+        maxBodyBytes: 20_000_000,
+        extractionWaitMs: 15_000,
+        grantTtlSeconds: 3600,
+      },
     })
+  })
+
+  it('reads the agent and chat settings, and refuses bad ones', () => {
+    const config = loadConfig({
+      CABINET_AGENT_URL: 'http://127.0.0.1:18789/',
+      CABINET_AGENT_TOKEN: 'gateway-token',
+      CABINET_AGENT_PROTOCOL: 'chat-completions',
+      CABINET_AGENT_MODEL: 'gpt-4o-mini',
+      CABINET_AGENT_TIMEOUT_MS: '5000',
+      CABINET_AGENT_KEY: 'openclaw',
+      CABINET_CHAT_MAX_MESSAGE_CHARS: '100',
+      CABINET_CHAT_MAX_ATTACHMENTS: '3',
+      CABINET_CHAT_MAX_TEXT_CHARS: '5000',
+      CABINET_CHAT_MAX_FILE_BYTES: '2048',
+      CABINET_CHAT_MAX_IMAGE_BYTES: '4096',
+      CABINET_CHAT_MAX_BODY_BYTES: '1048576',
+      CABINET_CHAT_EXTRACTION_WAIT_MS: '0',
+      CABINET_CHAT_GRANT_TTL_SECONDS: '60',
+    })
+    expect(config.agent).toEqual({ url: 'http://127.0.0.1:18789', token: 'gateway-token', protocol: 'chat-completions', model: 'gpt-4o-mini', timeoutMs: 5000, keyName: 'openclaw' })
+    expect(config.chat).toEqual({
+      maxMessageChars: 100,
+      maxAttachments: 3,
+      maxTextChars: 5000,
+      maxFileBytes: 2048,
+      maxImageBytes: 4096,
+      maxBodyBytes: MIB,
+      extractionWaitMs: 0,
+      grantTtlSeconds: 60,
+    })
+    const problems = problemsOf({ CABINET_AGENT_URL: 'ws://gateway', CABINET_AGENT_PROTOCOL: 'grpc', CABINET_CHAT_GRANT_TTL_SECONDS: '100', CABINET_GRANT_MAX_TTL_SECONDS: '50' })
+    for (const name of ['CABINET_AGENT_URL', 'CABINET_AGENT_PROTOCOL', 'CABINET_CHAT_GRANT_TTL_SECONDS: must not exceed']) {
+      expect(problems.some((problem) => problem.startsWith(name))).toBe(true)
+    }
+    // The token is a secret: a problem report never shows it.
+    expect(problemsOf({ CABINET_AGENT_TOKEN: 'gateway-token', CABINET_AGENT_URL: 'nope' }).join('\n')).not.toContain('gateway-token')
   })
 
   it('reads the sign-in, quota and rate-limit settings; 0 turns a limit off', () => {

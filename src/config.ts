@@ -91,6 +91,45 @@ export interface Config {
   readonly corsOrigins: readonly string[] | undefined
   /** Audit entries older than this are purged; 0 keeps them forever. */
   readonly auditRetentionDays: number
+  /** The AI agent that `POST /api/chat` hands messages and files to; without a URL, Cabinet answers from its own extraction. */
+  readonly agent: AgentConfig
+  readonly chat: ChatConfig
+}
+
+/** Which protocol the agent speaks: OpenClaw's OpenResponses-style `POST /v1/responses`, or OpenAI Chat Completions. */
+export type AgentProtocol = 'openresponses' | 'chat-completions'
+
+export interface AgentConfig {
+  /** The agent's base URL, e.g. `http://127.0.0.1:18789` (an OpenClaw gateway); undefined: no agent. No trailing slash. */
+  readonly url: string | undefined
+  /** Sent as `Authorization: Bearer`. A server-side secret (operator access to a gateway): never logged, never answered. */
+  readonly token: string | undefined
+  readonly protocol: AgentProtocol
+  /** `model` of every request, e.g. `openclaw/main` (OpenClaw: `openclaw/<agentId>`). */
+  readonly model: string
+  /** Longest wait for the agent's answer to begin, and between two pieces of a streamed answer; past it, 504 AGENT_TIMEOUT. */
+  readonly timeoutMs: number
+  /** Name or id of the API key the agent calls Cabinet back with (MCP); files attached to a chat are granted to it. */
+  readonly keyName: string | undefined
+}
+
+/** Limits of `POST /api/chat` and of what it sends to the agent (defaults: OpenClaw's gateway defaults). */
+export interface ChatConfig {
+  readonly maxMessageChars: number
+  /** Files one conversation may hold (those still there). */
+  readonly maxAttachments: number
+  /** Characters of extracted text sent per turn, over every file (and the history); the rest is cut, saying so. */
+  readonly maxTextChars: number
+  /** Largest document sent in its own bytes (a PDF without text). */
+  readonly maxFileBytes: number
+  /** Largest image sent; larger ones are downsized. */
+  readonly maxImageBytes: number
+  /** Largest request body sent to the agent (base64 included). */
+  readonly maxBodyBytes: number
+  /** How long a chat waits for its files' extraction before it goes on without the pending ones. */
+  readonly extractionWaitMs: number
+  /** Lifetime of the grant that lets the agent's key read an attached file. */
+  readonly grantTtlSeconds: number
 }
 
 /** WeChat sign-in (jscode2session); off until both the app id and the secret are set. */
@@ -274,6 +313,25 @@ const EnvSchema = z.object({
   CABINET_BACKUP_RETENTION: duration('14d'),
   CABINET_QUARANTINE_DIR: optionalText,
   CABINET_METRICS_TOKEN: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  CABINET_AGENT_URL: optionalText.pipe(
+    z
+      .url({ protocol: /^https?$/, message: 'must be an http(s) URL such as http://127.0.0.1:18789' })
+      .transform((v) => v.replace(/\/+$/, ''))
+      .optional(),
+  ),
+  CABINET_AGENT_TOKEN: optionalText,
+  CABINET_AGENT_PROTOCOL: z.enum(['openresponses', 'chat-completions'], { message: 'must be openresponses or chat-completions' }).default('openresponses'),
+  CABINET_AGENT_MODEL: z.string().min(1).max(200).default('openclaw/main'),
+  CABINET_AGENT_TIMEOUT_MS: wholeNumber(100, 3_600_000).default(120_000),
+  CABINET_AGENT_KEY: optionalText,
+  CABINET_CHAT_MAX_MESSAGE_CHARS: wholeNumber(1, 1_000_000).default(8000),
+  CABINET_CHAT_MAX_ATTACHMENTS: wholeNumber(1, 100).default(10),
+  CABINET_CHAT_MAX_TEXT_CHARS: wholeNumber(1000, 10_000_000).default(200_000),
+  CABINET_CHAT_MAX_FILE_BYTES: wholeNumber(1024, 1024 * MIB).default(5 * MIB),
+  CABINET_CHAT_MAX_IMAGE_BYTES: wholeNumber(1024, 1024 * MIB).default(10 * MIB),
+  CABINET_CHAT_MAX_BODY_BYTES: wholeNumber(64 * 1024, 4096 * MIB).default(20_000_000),
+  CABINET_CHAT_EXTRACTION_WAIT_MS: wholeNumber(0, 600_000).default(15_000),
+  CABINET_CHAT_GRANT_TTL_SECONDS: wholeNumber(1, 366 * 86_400).optional(),
 })
 
 /** Parses the environment; throws a ConfigError listing every bad variable at once. */
@@ -294,6 +352,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const grants = EnvSchema.pick({ CABINET_GRANT_TTL_SECONDS: true, CABINET_GRANT_MAX_TTL_SECONDS: true }).safeParse(env)
   if (grants.success && grants.data.CABINET_GRANT_TTL_SECONDS > grants.data.CABINET_GRANT_MAX_TTL_SECONDS) {
     problems.push('CABINET_GRANT_TTL_SECONDS: must not exceed CABINET_GRANT_MAX_TTL_SECONDS')
+  }
+  const chatGrant = EnvSchema.pick({ CABINET_CHAT_GRANT_TTL_SECONDS: true, CABINET_GRANT_MAX_TTL_SECONDS: true }).safeParse(env)
+  if (chatGrant.success && (chatGrant.data.CABINET_CHAT_GRANT_TTL_SECONDS ?? 0) > chatGrant.data.CABINET_GRANT_MAX_TTL_SECONDS) {
+    problems.push('CABINET_CHAT_GRANT_TTL_SECONDS: must not exceed CABINET_GRANT_MAX_TTL_SECONDS')
   }
   if (env.CABINET_S3_BUCKET) {
     for (const name of ['CABINET_S3_ACCESS_KEY_ID', 'CABINET_S3_SECRET_ACCESS_KEY']) {
@@ -385,6 +447,25 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     },
     corsOrigins: e.CABINET_CORS_ORIGINS,
     auditRetentionDays: e.CABINET_AUDIT_RETENTION_DAYS,
+    agent: Object.freeze({
+      url: e.CABINET_AGENT_URL,
+      token: e.CABINET_AGENT_TOKEN,
+      protocol: e.CABINET_AGENT_PROTOCOL,
+      model: e.CABINET_AGENT_MODEL,
+      timeoutMs: e.CABINET_AGENT_TIMEOUT_MS,
+      keyName: e.CABINET_AGENT_KEY,
+    }),
+    chat: Object.freeze({
+      maxMessageChars: e.CABINET_CHAT_MAX_MESSAGE_CHARS,
+      maxAttachments: e.CABINET_CHAT_MAX_ATTACHMENTS,
+      maxTextChars: e.CABINET_CHAT_MAX_TEXT_CHARS,
+      maxFileBytes: e.CABINET_CHAT_MAX_FILE_BYTES,
+      maxImageBytes: e.CABINET_CHAT_MAX_IMAGE_BYTES,
+      maxBodyBytes: e.CABINET_CHAT_MAX_BODY_BYTES,
+      extractionWaitMs: e.CABINET_CHAT_EXTRACTION_WAIT_MS,
+      // One hour, or less when grants may not last that long.
+      grantTtlSeconds: e.CABINET_CHAT_GRANT_TTL_SECONDS ?? Math.min(3600, e.CABINET_GRANT_MAX_TTL_SECONDS),
+    }),
   }
   return Object.freeze(config)
 }

@@ -73,6 +73,13 @@ export const ERRORS = {
     new AppError('WECHAT_BUSY', 503, 'WeChat is busy; retry in a moment', { headers: { 'retry-after': String(retryAfterSeconds) } }),
   wechatTimeout: (timeoutMs: number) => new AppError('WECHAT_TIMEOUT', 504, `WeChat did not answer within ${timeoutMs} ms; retry`),
   wechatError: (detail: string, cause?: unknown) => new AppError('WECHAT_ERROR', 502, `WeChat sign-in failed: ${detail}`, { cause }),
+  methodNotAllowed: (allowed: string) =>
+    new AppError('METHOD_NOT_ALLOWED', 405, `This route takes ${allowed} only`, { headers: { allow: allowed } }),
+  conversationNotFound: () => new AppError('CONVERSATION_NOT_FOUND', 404, 'Conversation not found'),
+  messageTooLong: (maxChars: number) => new AppError('MESSAGE_TOO_LONG', 413, `The message is longer than the limit of ${maxChars} characters`),
+  tooManyAttachments: (message: string) => new AppError('TOO_MANY_ATTACHMENTS', 400, message),
+  agentUnavailable: (detail: string, cause?: unknown) => new AppError('AGENT_UNAVAILABLE', 502, `The AI agent is unavailable: ${detail}`, { cause }),
+  agentTimeout: (timeoutMs: number) => new AppError('AGENT_TIMEOUT', 504, `The AI agent did not answer within ${timeoutMs} ms; retry`),
   internal: (cause?: unknown) => new AppError('INTERNAL_ERROR', 500, 'Internal server error', { cause }),
   serviceUnavailable: (message: string) => new AppError('SERVICE_UNAVAILABLE', 503, message),
   notReady: (problems: readonly string[]) => new AppError('NOT_READY', 503, `Not ready: ${problems.join('; ')}`),

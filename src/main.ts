@@ -14,6 +14,8 @@ import { GrantService } from './domain/auth/grant-service.js'
 import { SessionService } from './domain/auth/session-service.js'
 import { UrlSigner } from './domain/auth/signed-url.js'
 import { TokenService } from './domain/auth/token-service.js'
+import { ChatService } from './domain/chat/chat-service.js'
+import { TurnBuilder } from './domain/chat/turn-builder.js'
 import { ExtractionPool } from './domain/extraction/extraction-pool.js'
 import { ExtractionService } from './domain/extraction/extraction-service.js'
 import { FileService } from './domain/files/file-service.js'
@@ -33,6 +35,7 @@ import { TrafficRecorder } from './domain/stats/traffic-recorder.js'
 import { Metrics } from './metrics.js'
 import { loadUrlSecret } from './url-secret.js'
 import { Jscode2SessionClient } from './wechat/jscode2session-client.js'
+import { createAgentClient } from './agent/create-agent-client.js'
 
 // Kept importable from here; they live beside their adapters so that commands can open storage without the server.
 export { openBlobStore, openMetadataStore }
@@ -116,6 +119,17 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const search = new FileSearch(metadata)
   const access = new FileAccess(files, grants, audit, search)
   const quotas = new QuotaService(metadata.users, config.quota)
+  const chat = new ChatService(
+    metadata.conversations,
+    access,
+    extraction,
+    grants,
+    keys,
+    new TurnBuilder(blobs, config.chat, logger),
+    createAgentClient(config.agent, logger),
+    { ...config.chat, agentKey: config.agent.keyName },
+    logger,
+  )
   const { wechat } = config
   const wechatClient =
     wechat.appId && wechat.secret
@@ -183,6 +197,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     grants,
     sessions,
     quotas,
+    chat,
     stats,
     readiness,
     metrics,
@@ -204,7 +219,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   extractionJobs.start()
   const address = await app.listen({ host: config.host, port: config.port })
   logger.info(
-    { address, instanceId, database: config.database.kind, blobs: config.blobs.kind, dataDir: config.dataDir, trustUserHeader: config.trustUserHeader },
+    {
+      address,
+      instanceId,
+      database: config.database.kind,
+      blobs: config.blobs.kind,
+      dataDir: config.dataDir,
+      trustUserHeader: config.trustUserHeader,
+      // Where chats go, never with the agent's token.
+      agent: config.agent.url ? `${config.agent.protocol} at ${new URL(config.agent.url).host}` : 'none',
+    },
     'Cabinet is listening',
   )
   if (config.devLogin) {

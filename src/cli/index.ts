@@ -37,6 +37,8 @@ Commands:
                                           per day, last clean-up and backup (as GET /api/admin/stats)
   user set-retention --user <id> (--older-than 90d | --never | --default)
                                           A user's own retention, instead of CABINET_RETENTION
+  mcp                                     Cabinet's MCP server over stdio, for an MCP client to spawn; the API key
+                                          comes from CABINET_MCP_KEY (never from the command line)
 `
 
 // Loaded on use: a command that needs only the database starts in a fraction of the server's load time.
@@ -52,6 +54,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   backup: async (args) => (await import('./backup.js')).backupCommand(args),
   restore: async (args) => (await import('./backup.js')).restoreCommand(args),
   stats: async (args) => (await import('./stats.js')).statsCommand(args),
+  mcp: async (args) => (await import('./mcp.js')).mcpCommand(args),
 }
 
 async function main(argv: string[]): Promise<number> {

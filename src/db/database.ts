@@ -19,6 +19,9 @@ export interface Database {
   rate_limits: RateLimitsTable
   file_extractions: FileExtractionsTable
   derived_blobs: DerivedBlobsTable
+  conversations: ConversationsTable
+  chat_messages: ChatMessagesTable
+  conversation_attachments: ConversationAttachmentsTable
 }
 
 export type FileStatus = 'pending' | 'ready' | 'deleting'
@@ -234,4 +237,34 @@ export interface DerivedBlobsTable {
   size_bytes: number | null
   sha256: string | null
   created_at: number
+}
+
+/** A user's chat with the agent (migration 0007). `user_id` is the caller's user id (an API key's own space for a key). */
+export interface ConversationsTable {
+  id: string
+  user_id: string
+  /** The start of the first message, for lists. */
+  title: string
+  message_count: number
+  created_at: number
+  updated_at: number
+}
+
+/** One message of a conversation; `seq` counts from 1. */
+export interface ChatMessagesTable {
+  conversation_id: string
+  seq: number
+  role: 'user' | 'assistant'
+  content: string
+  created_at: number
+}
+
+/** A file attached to a conversation, as it was when attached; no foreign key to files (see migration 0007). */
+export interface ConversationAttachmentsTable {
+  conversation_id: string
+  file_id: string
+  original_name: string
+  kind: string
+  size_bytes: number
+  added_at: number
 }

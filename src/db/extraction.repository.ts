@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Selectable } from 'kysely'
+import { sql, type Kysely, type RawBuilder, type Selectable } from 'kysely'
 import { PART_SEPARATOR, type ExtractedPart, type ExtractionFacts, type ExtractionLayout } from '../domain/extraction/extraction-types.js'
 import type { EnqueueOptions } from '../jobs/job-queue.js'
 import { precompile } from './precompiled.js'
@@ -189,6 +189,19 @@ function containsPattern(term: string): string {
   return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 }
 
+/**
+ * Which files a search may return: the user's own; for an API key also those granted to it at
+ * that time, or every user's (`allUsers`). `owner` and `file` name the columns of the row's owner and file id.
+ */
+function readableBy(userId: string, query: SearchQuery, owner: string, file: string): RawBuilder<unknown> {
+  if (query.allUsers) return sql`1 = 1`
+  const own = sql`${sql.ref(owner)} = ${userId}`
+  const grant = query.grantedTo
+  if (!grant) return own
+  return sql`(${own} OR ${sql.ref(file)} IN (
+    SELECT g.file_id FROM file_grants g WHERE g.key_id = ${grant.keyId} AND g.revoked_at IS NULL AND g.expires_at > ${grant.at.getTime()}))`
+}
+
 /** A term as an FTS5 string: double quotes doubled, so nothing in it is query syntax. */
 function ftsString(term: string): string {
   return `"${term.replaceAll('"', '""')}"`
@@ -220,6 +233,7 @@ export class KyselySearchRepository implements SearchRepository {
     const shortAnywhere = sql.join(short.map((term) => sql`AND (${like('e.name', term)} OR ${like('e.content', term)})`), sql` `)
     const nameHoldsAll = sql.join(query.terms.map((term) => like('e.name', term)), sql` AND `)
     const wanted = query.offset + query.limit
+    const readable = (owner: string, file: string) => readableBy(userId, query, owner, file)
 
     const byName = long.length > 0
       ? await sql<Selectable<FilesTable>>`
@@ -227,15 +241,15 @@ export class KyselySearchRepository implements SearchRepository {
             SELECT f.* FROM file_search s
             CROSS JOIN file_extractions e ON e.search_rowid = s.rowid
             CROSS JOIN files f ON f.id = e.file_id
-            WHERE file_search MATCH ${`{name}: (${long.map(ftsString).join(' AND ')})`} AND e.user_id = ${userId} AND f.status = 'ready' ${kinds} AND ${nameHoldsAll}
+            WHERE file_search MATCH ${`{name}: (${long.map(ftsString).join(' AND ')})`} AND ${readable('e.user_id', 'e.file_id')} AND f.status = 'ready' ${kinds} AND ${nameHoldsAll}
             UNION ALL
             SELECT f.* FROM file_extractions e JOIN files f ON f.id = e.file_id
-            WHERE e.user_id = ${userId} AND e.status = 'pending' AND e.search_rowid IS NULL AND f.status = 'ready' ${kinds} AND ${nameHoldsAll}
+            WHERE ${readable('e.user_id', 'e.file_id')} AND e.status = 'pending' AND e.search_rowid IS NULL AND f.status = 'ready' ${kinds} AND ${nameHoldsAll}
           )
           ORDER BY uploaded_at DESC, id DESC LIMIT ${wanted}`.execute(this.db)
       : await sql<Selectable<FilesTable>>`
           SELECT f.* FROM file_extractions e JOIN files f ON f.id = e.file_id
-          WHERE e.user_id = ${userId} AND f.status = 'ready' ${kinds} AND ${nameHoldsAll}
+          WHERE ${readable('e.user_id', 'e.file_id')} AND f.status = 'ready' ${kinds} AND ${nameHoldsAll}
           ORDER BY f.uploaded_at DESC, f.id DESC LIMIT ${wanted}`.execute(this.db)
     const named = byName.rows.slice(query.offset)
     if (byName.rows.length >= wanted) return named
@@ -247,13 +261,13 @@ export class KyselySearchRepository implements SearchRepository {
           SELECT f.* FROM file_search s
           CROSS JOIN file_extractions e ON e.search_rowid = s.rowid
           CROSS JOIN files f ON f.id = e.file_id
-          WHERE file_search MATCH ${`{name body}: (${long.map(ftsString).join(' AND ')})`} AND e.user_id = ${userId} AND f.status = 'ready' ${kinds} ${shortAnywhere}
+          WHERE file_search MATCH ${`{name body}: (${long.map(ftsString).join(' AND ')})`} AND ${readable('e.user_id', 'e.file_id')} AND f.status = 'ready' ${kinds} ${shortAnywhere}
             AND NOT (${nameHoldsAll})
           ORDER BY s.rowid DESC LIMIT ${limit} OFFSET ${offset}`.execute(this.db)
       : await sql<Selectable<FilesTable>>`
           SELECT f.* FROM files f
           CROSS JOIN file_extractions e ON e.file_id = f.id
-          WHERE f.user_id = ${userId} AND f.status = 'ready' ${kinds} ${shortAnywhere} AND NOT (${nameHoldsAll})
+          WHERE ${readable('f.user_id', 'f.id')} AND f.status = 'ready' ${kinds} ${shortAnywhere} AND NOT (${nameHoldsAll})
           ORDER BY f.uploaded_at DESC, f.id DESC LIMIT ${limit} OFFSET ${offset}`.execute(this.db)
     return [...named, ...byText.rows]
   }
@@ -272,7 +286,7 @@ export class KyselySearchRepository implements SearchRepository {
     const result = await sql<Selectable<FilesTable>>`
       SELECT f.* FROM file_extractions e
       JOIN files f ON f.id = e.file_id
-      WHERE e.user_id = ${userId} AND f.status = 'ready' ${kinds} ${matches}
+      WHERE ${readableBy(userId, query, 'e.user_id', 'e.file_id')} AND f.status = 'ready' ${kinds} ${matches}
       ORDER BY (${nameMatches}) DESC, f.uploaded_at DESC, f.id DESC
       LIMIT ${query.limit} OFFSET ${query.offset}`.execute(this.db)
     return result.rows

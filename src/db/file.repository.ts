@@ -108,7 +108,9 @@ export class KyselyFileRepository implements FileRepository {
       .selectAll()
       .where('status', '=', 'ready')
     const grantedTo = query.grantedTo
-    select = grantedTo
+    select = query.allUsers
+      ? select
+      : grantedTo
       ? select.where((eb) =>
           eb.or([
             eb('user_id', '=', userId),

@@ -5,6 +5,7 @@ import SqliteDatabase from 'better-sqlite3'
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Dialect, type MigrationProvider } from 'kysely'
 import { KyselyBlobReferenceRepository } from './blob-reference.repository.js'
 import { KyselyApiKeyRepository } from './api-key.repository.js'
+import { KyselyConversationRepository } from './conversation.repository.js'
 import { KyselyAuditRepository } from './audit.repository.js'
 import type { Database } from './database.js'
 import { KyselyDerivedBlobRepository } from './derived-blob.repository.js'
@@ -49,6 +50,7 @@ export class KyselyMetadataStore implements MetadataStore {
   readonly extractions: KyselyExtractionRepository
   readonly search: KyselySearchRepository
   readonly derivedBlobs: KyselyDerivedBlobRepository
+  readonly conversations: KyselyConversationRepository
   /** The shared job queue and named locks live in the same database, so every instance sees them. */
   readonly jobs: KyselyJobQueue
   readonly locks: KyselyLocks
@@ -73,6 +75,7 @@ export class KyselyMetadataStore implements MetadataStore {
     this.extractions = new KyselyExtractionRepository(db, dialect)
     this.search = new KyselySearchRepository(db, dialect)
     this.derivedBlobs = new KyselyDerivedBlobRepository(db)
+    this.conversations = new KyselyConversationRepository(db)
     this.tokens = new KyselyTokenRepository(db)
     this.settings = new KyselySettingsRepository(db)
     this.users = new KyselyUserRepository(db)

@@ -41,6 +41,8 @@ export interface ListFilesQuery {
   readonly kinds?: readonly string[]
   /** Also the files of any user that hold an active grant to this API key at this time. */
   readonly grantedTo?: { readonly keyId: string; readonly at: Date }
+  /** Every user's files (an API key created with --all-users); `userId` and `grantedTo` are then ignored. */
+  readonly allUsers?: boolean
 }
 
 /**
@@ -157,7 +159,7 @@ export interface ExtractionRepository {
 }
 
 /**
- * A search of one user's ready files over names and extracted text. Every term must occur
+ * A search of one user's ready files (for an API key, also those it may read) over names and extracted text. Every term must occur
  * (case-insensitively, as a substring: no stemming, so it works for Chinese); ranked best first.
  */
 export interface SearchQuery {
@@ -167,6 +169,10 @@ export interface SearchQuery {
   readonly kinds?: readonly string[]
   readonly limit: number
   readonly offset: number
+  /** Also the files of any user that hold an active grant to this API key at this time. */
+  readonly grantedTo?: { readonly keyId: string; readonly at: Date }
+  /** Every user's files (an API key created with --all-users), not only the user's own. */
+  readonly allUsers?: boolean
 }
 
 export interface SearchRepository {
@@ -175,6 +181,73 @@ export interface SearchRepository {
    * their text (SQLite: most recently indexed first; PostgreSQL: newest first).
    */
   search(userId: string, query: SearchQuery): Promise<StoredFile[]>
+}
+
+/** A chat between one caller and the agent. */
+export interface ConversationRecord {
+  readonly id: string
+  /** The caller's user id (an API key's own space, `key:<id>`, for a key). */
+  readonly userId: string
+  /** The start of the first message. */
+  readonly title: string
+  readonly messageCount: number
+  readonly createdAt: Date
+  readonly updatedAt: Date
+}
+
+export type ChatRole = 'user' | 'assistant'
+
+export interface ChatMessageRecord {
+  /** Position in the conversation, from 1. */
+  readonly seq: number
+  readonly role: ChatRole
+  readonly content: string
+  readonly createdAt: Date
+}
+
+/** A file as it was when attached to a conversation. */
+export interface NewConversationAttachment {
+  readonly fileId: string
+  readonly originalName: string
+  readonly kind: string
+  readonly sizeBytes: number
+}
+
+export interface ConversationAttachmentRecord extends NewConversationAttachment {
+  readonly addedAt: Date
+  /** False once the file is deleted (or being deleted): it is then shown as deleted and no longer sent. */
+  readonly available: boolean
+}
+
+/**
+ * Conversations, their messages and attachments. Every method that takes a `userId` answers as if
+ * another user's conversation did not exist. Attachments outlive their files (no foreign key).
+ */
+export interface ConversationRepository {
+  /**
+   * Records one turn in one transaction: creates the conversation first when `create` is given,
+   * attaches the files it lacks (those it has keep their first record), then appends the messages
+   * after the last one, in order, and bumps `updatedAt`; concurrent turns never share a position.
+   * False, and nothing recorded, when the conversation is gone (and not being created).
+   */
+  recordTurn(
+    id: string,
+    turn: {
+      readonly create?: { readonly userId: string; readonly title: string }
+      readonly attachments: readonly NewConversationAttachment[]
+      readonly messages: ReadonlyArray<{ readonly role: ChatRole; readonly content: string }>
+      readonly at: Date
+    },
+  ): Promise<boolean>
+  find(id: string, userId: string): Promise<ConversationRecord | undefined>
+  /** The last `limit` messages, oldest first. */
+  messages(id: string, options: { limit: number }): Promise<ChatMessageRecord[]>
+  /** The conversation's attachments in the order they were added, each saying whether its file is still there. */
+  attachments(id: string): Promise<ConversationAttachmentRecord[]>
+  /** The user's conversations, most recently updated first, after the cursor. */
+  list(userId: string, options: { limit: number; before?: { updatedAtMs: number; id: string } }): Promise<ConversationRecord[]>
+  /** Removes the conversation with its messages and attachments; false when the user has none by that id. */
+  remove(id: string, userId: string): Promise<boolean>
 }
 
 /** A blob made from a file (a thumbnail). `sha256` and `sizeBytes` are undefined until it is completely written. */
@@ -389,6 +462,7 @@ export interface MetadataStore {
   readonly extractions: ExtractionRepository
   readonly search: SearchRepository
   readonly derivedBlobs: DerivedBlobRepository
+  readonly conversations: ConversationRepository
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>
   close(): Promise<void>

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, Raw
 import type { Config } from '../config.js'
 import type { FileAccess } from '../domain/auth/file-access.js'
 import type { GrantService } from '../domain/auth/grant-service.js'
+import type { ChatService } from '../domain/chat/chat-service.js'
 import type { SessionService } from '../domain/auth/session-service.js'
 import type { UrlSigner } from '../domain/auth/signed-url.js'
 import type { ExtractionService } from '../domain/extraction/extraction-service.js'
@@ -33,4 +34,6 @@ export interface RouteDeps {
   readonly grants: GrantService
   readonly sessions: SessionService
   readonly quotas: QuotaService
+  /** `POST /api/chat` and the conversations. */
+  readonly chat: ChatService
 }

@@ -683,6 +683,8 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         expect(await ids(T0 + 5)).toEqual([expired.id, granted.id, own.id])
         expect(await ids(T0 + 100)).toEqual([granted.id, own.id])
         expect(await ids(T0 + 10_000)).toEqual([own.id])
+        const everyone = await store.files.listReady('key:k', { limit: 10, allUsers: true })
+        expect(everyone.map((f) => f.userId)).toEqual(['bob', 'alice', 'alice', 'key:k'])
       })
 
       it('a file removed takes its grants with it', async () => {
@@ -898,6 +900,22 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
           expect(await find(['a_b'])).toEqual([])
         })
 
+        it('for an API key, also finds the files granted to it while the grant holds, or every user\'s with allUsers', async () => {
+          const key = apiKey()
+          await store.apiKeys.insert(key)
+          const own = await uploaded({ userId: 'key:k', originalName: '季度报告-own.md', kind: 'md', uploadedAtMs: T0 + 9 })
+          await store.extractions.saveResult(own.id, outcome({ layout: 'document', parts: [{ text: 'own notes' }] }))
+          const [bobs] = await find(['季度报告'], { userId: 'bob' })
+          await store.grants.insert({ id: newId(), fileId: bobs!.id, keyId: key.id, grantedBy: 'bob', createdAt: new Date(T0), expiresAt: new Date(T0 + 1000), revokedAt: undefined })
+          const asKey = (terms: string[], at: number, allUsers = false) =>
+            store.search.search('key:k', { terms, limit: 20, offset: 0, grantedTo: { keyId: key.id, at: new Date(at) }, allUsers }).then(ids)
+          expect(await asKey(['季度报告'], T0 + 999)).toEqual(['季度报告-own.md', '季度报告-bob.pdf'])
+          expect(await asKey(['华东'], T0 + 999)).toEqual(['季度报告-bob.pdf'])
+          expect(await asKey(['季度报告'], T0 + 1000)).toEqual(['季度报告-own.md'])
+          expect((await asKey(['季度报告'], T0 + 1000, true)).sort()).toEqual(['notes.docx', '季度报告-bob.pdf', '季度报告-own.md', '季度报告.pdf'].sort())
+          expect(await find(['季度报告'], { userId: 'key:k' }).then(ids)).toEqual(['季度报告-own.md'])
+        })
+
         it('does not find files being deleted', async () => {
           const [file] = await find(['会议纪要'])
           await store.files.markDeleting(file!.id, 'alice')
@@ -946,6 +964,77 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         await store.files.markDeleting(file.id, 'alice')
         await store.files.remove(file.id)
         expect(await store.derivedBlobs.listForFile(file.id)).toEqual([])
+      })
+    })
+
+    describe('conversations', () => {
+      const attachment = (file: StoredFile) => ({ fileId: file.id, originalName: file.originalName, kind: file.kind, sizeBytes: file.sizeBytes })
+      const turn = (n: number) => [{ role: 'user' as const, content: `q${n}` }, { role: 'assistant' as const, content: `a${n}` }]
+
+      it('records a first turn with the conversation and its files, visible to its user only', async () => {
+        const file = await ready({ originalName: '报告.pdf', kind: 'pdf', sizeBytes: 1234 })
+        const id = newId()
+        const create = { userId: 'alice', title: 'Summarise 报告' }
+        expect(await store.conversations.recordTurn(id, { create, attachments: [attachment(file)], messages: turn(1), at: new Date(T0) })).toBe(true)
+        const found = await store.conversations.find(id, 'alice')
+        expect(found).toEqual({ id, userId: 'alice', title: 'Summarise 报告', messageCount: 2, createdAt: new Date(T0), updatedAt: new Date(T0) })
+        expect(await store.conversations.find(id, 'bob')).toBeUndefined()
+        expect(await store.conversations.attachments(id)).toEqual([
+          { fileId: file.id, originalName: '报告.pdf', kind: 'pdf', sizeBytes: 1234, addedAt: new Date(T0), available: true },
+        ])
+        expect(await store.conversations.messages(id, { limit: 10 })).toEqual([
+          { seq: 1, role: 'user', content: 'q1', createdAt: new Date(T0) },
+          { seq: 2, role: 'assistant', content: 'a1', createdAt: new Date(T0) },
+        ])
+        // A conversation is created once; a turn for one that is gone records nothing.
+        await expect(store.conversations.recordTurn(id, { create, attachments: [], messages: turn(2), at: new Date(T0) })).rejects.toThrow()
+        expect(await store.conversations.recordTurn(newId(), { attachments: [attachment(file)], messages: turn(1), at: new Date(T0) })).toBe(false)
+        expect((await store.conversations.find(id, 'alice'))?.messageCount).toBe(2)
+      })
+
+      it('appends turns in order, numbering concurrent turns apart, and returns the last messages oldest first', async () => {
+        const id = newId()
+        await store.conversations.recordTurn(id, { create: { userId: 'alice', title: 't' }, attachments: [], messages: turn(1), at: new Date(T0) })
+        await Promise.all(Array.from({ length: 6 }, (_, i) => store.conversations.recordTurn(id, { attachments: [], messages: turn(i + 2), at: new Date(T0 + 2) })))
+        const all = await store.conversations.messages(id, { limit: 100 })
+        expect(all.map((m) => m.seq)).toEqual(Array.from({ length: 14 }, (_, i) => i + 1))
+        // Each turn's two messages stay together.
+        for (let i = 0; i < all.length; i += 2) expect(all[i + 1]!.content).toBe(all[i]!.content.replace('q', 'a'))
+        expect((await store.conversations.messages(id, { limit: 3 })).map((m) => m.seq)).toEqual([12, 13, 14])
+        expect(await store.conversations.find(id, 'alice')).toMatchObject({ messageCount: 14, createdAt: new Date(T0), updatedAt: new Date(T0 + 2) })
+      })
+
+      it('attaches only files it lacks, and an attachment outlives its file, shown as no longer available', async () => {
+        const first = await ready({ originalName: 'a.png', kind: 'png' })
+        const second = await ready({ originalName: 'b.pdf', kind: 'pdf' })
+        const id = newId()
+        await store.conversations.recordTurn(id, { create: { userId: 'alice', title: 't' }, attachments: [attachment(first)], messages: turn(1), at: new Date(T0) })
+        await store.conversations.recordTurn(id, { attachments: [{ ...attachment(first), originalName: 'renamed.png' }, attachment(second)], messages: turn(2), at: new Date(T0 + 10) })
+        await store.files.markDeleting(first.id, 'alice')
+        expect((await store.conversations.attachments(id)).map((a) => [a.originalName, a.available])).toEqual([['a.png', false], ['b.pdf', true]])
+        await store.files.remove(first.id)
+        expect((await store.conversations.attachments(id)).map((a) => [a.fileId, a.available])).toEqual([[first.id, false], [second.id, true]])
+        expect((await store.conversations.messages(id, { limit: 10 })).length).toBe(4)
+      })
+
+      it('lists a user\'s conversations most recently updated first, by cursor, and removes one with all it holds', async () => {
+        const ids = [newId(), newId(), newId()]
+        for (const [i, id] of ids.entries()) {
+          await store.conversations.recordTurn(id, { create: { userId: 'alice', title: `t${i}` }, attachments: [], messages: turn(1), at: new Date(T0 + i) })
+        }
+        await store.conversations.recordTurn(newId(), { create: { userId: 'bob', title: 'bob' }, attachments: [], messages: turn(1), at: new Date(T0 + 5) })
+        const file = await ready()
+        await store.conversations.recordTurn(ids[0]!, { attachments: [attachment(file)], messages: turn(2), at: new Date(T0 + 9) })
+        const page = await store.conversations.list('alice', { limit: 2 })
+        expect(page.map((c) => c.id)).toEqual([ids[0], ids[2]])
+        const last = page.at(-1)!
+        expect((await store.conversations.list('alice', { limit: 2, before: { updatedAtMs: last.updatedAt.getTime(), id: last.id } })).map((c) => c.id)).toEqual([ids[1]])
+        expect(await store.conversations.remove(ids[0]!, 'bob')).toBe(false)
+        expect(await store.conversations.remove(ids[0]!, 'alice')).toBe(true)
+        expect(await store.conversations.remove(ids[0]!, 'alice')).toBe(false)
+        expect(await store.conversations.messages(ids[0]!, { limit: 10 })).toEqual([])
+        expect(await store.conversations.attachments(ids[0]!)).toEqual([])
+        expect(await store.files.findReady(file.id)).toBeDefined()
       })
     })
 

@@ -1,4 +1,4 @@
-import pino from 'pino'
+import pino, { type Logger } from 'pino'
 import { loadConfig, type Config } from '../../src/config.js'
 import { startServer, type RunningServer } from '../../src/main.js'
 import { openTestBackend, type TestBackend } from './test-backend.js'
@@ -20,10 +20,10 @@ export interface TestServer {
 }
 
 /** Cabinet's real server on a real port (0: the OS picks), over fresh storage of the suite's backend. */
-export async function startTestServer(env: Record<string, string> = {}, shared?: TestBackend): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, shared?: TestBackend, options: { logger?: Logger } = {}): Promise<TestServer> {
   const backend = shared ?? (await openTestBackend())
   const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', CABINET_MIN_FREE_BYTES: '0', ...backend.env, ...env })
-  const server = await startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }))
+  const server = await startServer(config, options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }))
   return {
     url: server.address,
     dataDir: backend.dataDir,

@@ -174,4 +174,22 @@ describe('API keys and grants', () => {
     expect(await db.selectFrom('file_grants').selectAll().where('file_id', '=', fileId).execute()).toEqual([])
     expect((await fetch(`${cabinet.url}/api/files/${fileId}`, { headers: auth(reader.key) })).status).toBe(404)
   })
+  it('a key\'s search covers what it may read: its own files, files granted to it now, every user\'s with --all-users', async () => {
+    const seeker = await newKey(['files:read', 'files:write'])
+    const everyone = await newKey(['files:read'], { allUsers: true })
+    const bobFile = (await (await uploadFile(cabinet.url, { token: bob, name: 'quarterly-bob.pdf', bytes: pdfBytes('bob') })).json()).file_id
+    const ownFile = (await (await uploadFile(cabinet.url, { token: seeker.key, name: 'quarterly-own.pdf', bytes: pdfBytes('own') })).json()).file_id
+    const found = async (key: string, path = '/api/files?q=quarterly') =>
+      ((await (await fetch(`${cabinet.url}${path}`, { headers: auth(key) })).json()).files as Array<{ file_id: string }>).map((f) => f.file_id).sort()
+    expect(await found(seeker.key)).toEqual([ownFile])
+    const granted = await (await grant(bobFile, bob, { key: seeker.id, ttl: 60 })).json()
+    expect(await found(seeker.key)).toEqual([bobFile, ownFile].sort())
+    await fetch(`${cabinet.url}/api/files/${bobFile}/grants/${granted.grant_id}`, { method: 'DELETE', headers: auth(bob) })
+    expect(await found(seeker.key)).toEqual([ownFile])
+    expect(await found(everyone.key)).toEqual([bobFile, ownFile].sort())
+    // Listing agrees: an --all-users key lists every user's files.
+    expect(await found(everyone.key, '/api/files?limit=200')).toEqual(expect.arrayContaining([bobFile, ownFile, aliceFile]))
+    const searches = await cabinet.server.services.audit.list({ keyId: seeker.id, limit: 10 })
+    expect(searches.filter((e) => e.action === 'file.search').map((e) => e.detail)).toEqual(['1 files', '2 files', '1 files'])
+  })
 })

@@ -5,6 +5,7 @@ import * as adminTokens from './0003-admin-tokens.js'
 import * as usersSessionsKeys from './0004-users-sessions-keys.js'
 import * as operations from './0005-operations.js'
 import * as extraction from './0006-extraction.js'
+import * as chat from './0007-chat.js'
 
 /** Every migration, in order. Names are stable: they are recorded in the database. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -14,4 +15,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0004-users-sessions-keys': usersSessionsKeys,
   '0005-operations': operations,
   '0006-extraction': extraction,
+  '0007-chat': chat,
 }

@@ -66,19 +66,24 @@ export class FileAccess {
     return { file, until: grant.expiresAt }
   }
 
-  /** The caller's files; for an API key, its own plus those granted to it now. */
-  async list(caller: Caller, origin: RequestOrigin, query: { limit: number; cursor?: string; type?: string }): Promise<FilePage> {
+  /** The caller's files; for an API key, its own plus those granted to it now (every user's with --all-users). */
+  async list(caller: Caller, origin: RequestOrigin, query: { limit: number; cursor?: string; type?: string }, action = 'file.list'): Promise<FilePage> {
     const key = caller.key
     if (!key) return this.files.list(caller.userId, query)
-    const page = await this.files.list(caller.userId, { ...query, grantedTo: { keyId: key.id, at: this.now() } })
-    await this.audit.record({ keyId: key.id, action: 'file.list', ip: origin.ip, detail: `${page.files.length} files` })
+    const page = await this.files.list(caller.userId, key.allUsers ? { ...query, allUsers: true } : { ...query, grantedTo: { keyId: key.id, at: this.now() } })
+    await this.audit.record({ keyId: key.id, action, ip: origin.ip, detail: `${page.files.length} files` })
     return page
   }
 
-  /** A ranked search of names and extracted text over the caller's own files (an API key's own space). */
-  async search(caller: Caller, origin: RequestOrigin, query: { q: string; limit: number; cursor?: string; type?: string }): Promise<FilePage> {
-    const page = await this.fileSearch.search(caller.userId, query)
-    if (caller.key) await this.audit.record({ keyId: caller.key.id, action: 'file.search', ip: origin.ip, detail: `${page.files.length} files` })
+  /**
+   * A ranked search of names and extracted text over what the caller may read: a user's own files;
+   * for an API key its own space, the files granted to it now, or every user's with --all-users.
+   */
+  async search(caller: Caller, origin: RequestOrigin, query: { q: string; limit: number; cursor?: string; type?: string }, action = 'file.search'): Promise<FilePage> {
+    const key = caller.key
+    if (!key) return this.fileSearch.search(caller.userId, query)
+    const page = await this.fileSearch.search(caller.userId, query, key.allUsers ? { allUsers: true } : { grantedTo: { keyId: key.id, at: this.now() } })
+    await this.audit.record({ keyId: key.id, action, ip: origin.ip, detail: `${page.files.length} files` })
     return page
   }
 

@@ -30,3 +30,20 @@ export class UrlSigner {
     return createHmac('sha256', this.secret).update(`cabinet-download-v1\n${fileId}\n${expires}`).digest('base64url')
   }
 }
+
+/**
+ * An absolute, signed download URL for a file the caller may read, for `ttlSeconds` (at least one
+ * second); never past `until`, the end of an API key's grant, so that a link cannot outlive it.
+ */
+export function signedFileUrl(
+  signer: UrlSigner,
+  request: { fileId: string; ttlSeconds: number; until: Date | undefined; origin: string; inline: boolean; now?: Date },
+): { url: string; expiresAt: Date } {
+  const now = (request.now ?? new Date()).getTime()
+  const ttl = request.until ? Math.max(1, Math.min(request.ttlSeconds, Math.floor((request.until.getTime() - now) / 1000))) : request.ttlSeconds
+  const { expires, signature } = signer.sign(request.fileId, ttl)
+  return {
+    url: `${request.origin}/api/files/${request.fileId}?expires=${expires}&sig=${signature}${request.inline ? '&inline=1' : ''}`,
+    expiresAt: new Date(expires * 1000),
+  }
+}

@@ -192,7 +192,7 @@ export class FileService {
 
   async list(
     userId: string,
-    query: { limit: number; cursor?: string; type?: string; grantedTo?: { keyId: string; at: Date } },
+    query: { limit: number; cursor?: string; type?: string; grantedTo?: { keyId: string; at: Date }; allUsers?: boolean },
   ): Promise<FilePage> {
     const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
     const kinds = query.type === undefined ? undefined : query.type.split(',').flatMap(kindsMatchingFilter)
@@ -201,6 +201,7 @@ export class FileService {
       ...(after ? { after } : {}),
       ...(kinds ? { kinds } : {}),
       ...(query.grantedTo ? { grantedTo: query.grantedTo } : {}),
+      ...(query.allUsers ? { allUsers: true } : {}),
     })
     const page = files.slice(0, query.limit)
     const last = page.at(-1)

@@ -16,14 +16,22 @@ const MAX_OFFSET = 10_000
 export class FileSearch {
   constructor(private readonly metadata: MetadataStore) {}
 
-  async search(userId: string, query: { q: string; limit: number; cursor?: string; type?: string }): Promise<FilePage> {
+  /**
+   * With `reach`, also the files an API key may read besides its own space: those granted to it
+   * at `grantedTo.at`, or every user's (`allUsers`).
+   */
+  async search(
+    userId: string,
+    query: { q: string; limit: number; cursor?: string; type?: string },
+    reach: { grantedTo?: { keyId: string; at: Date }; allUsers?: boolean } = {},
+  ): Promise<FilePage> {
     const terms = [...new Set(query.q.trim().split(/\s+/u).filter(Boolean))]
     if (terms.length === 0) throw ERRORS.badRequest('q must contain something to search for')
     if (terms.length > MAX_TERMS) throw ERRORS.badRequest(`q may hold at most ${MAX_TERMS} words`)
     if (terms.some((term) => term.length > MAX_TERM_CHARS)) throw ERRORS.badRequest(`Each word of q may be at most ${MAX_TERM_CHARS} characters`)
     const offset = query.cursor === undefined ? 0 : decodeSearchCursor(query.cursor)
     const kinds = query.type === undefined ? undefined : query.type.split(',').flatMap(kindsMatchingFilter)
-    const files = await this.metadata.search.search(userId, { terms, limit: query.limit + 1, offset, ...(kinds ? { kinds } : {}) })
+    const files = await this.metadata.search.search(userId, { terms, limit: query.limit + 1, offset, ...(kinds ? { kinds } : {}), ...reach })
     const page = files.slice(0, query.limit)
     const next = offset + page.length
     return { files: page, nextCursor: files.length > query.limit && next <= MAX_OFFSET ? encodeSearchCursor(next) : undefined }

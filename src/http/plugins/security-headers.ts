@@ -27,7 +27,7 @@ export async function installSecurityHeaders(app: FastifyInstance, options: { co
     await app.register(cors, {
       origin: [...options.corsOrigins],
       methods: ['GET', 'HEAD', 'POST', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'Range', 'If-None-Match', 'If-Modified-Since', 'If-Range'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Range', 'If-None-Match', 'If-Modified-Since', 'If-Range', 'Mcp-Protocol-Version'],
       exposedHeaders: ['Content-Disposition', 'Content-Range', 'ETag', 'Retry-After'],
       maxAge: 600,
     })

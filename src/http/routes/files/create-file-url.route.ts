@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox'
+import { signedFileUrl } from '../../../domain/auth/signed-url.js'
 import type { App, RouteDeps } from '../../route-deps.js'
 import { bearerSecurity, errorResponses, FileIdParams } from '../../schemas.js'
 
@@ -35,16 +36,14 @@ export default function createFileUrlRoute(app: App, deps: RouteDeps): void {
     },
     async (request) => {
       const { file, until } = await deps.access.readableUntil(request.params.id, request.caller, { ip: request.ip }, 'file.url')
-      // A key's link must not outlive its grant.
-      const requested = request.body.expires_in ?? signedUrlTtlSeconds
-      const ttl = until ? Math.max(1, Math.min(requested, Math.floor((until.getTime() - Date.now()) / 1000))) : requested
-      const { expires, signature } = deps.urlSigner.sign(file.id, ttl)
-      const origin = publicUrl ?? `${request.protocol}://${request.host}`
-      const inline = request.body.inline ? '&inline=1' : ''
-      return {
-        url: `${origin}/api/files/${file.id}?expires=${expires}&sig=${signature}${inline}`,
-        expires_at: new Date(expires * 1000).toISOString(),
-      }
+      const { url, expiresAt } = signedFileUrl(deps.urlSigner, {
+        fileId: file.id,
+        ttlSeconds: request.body.expires_in ?? signedUrlTtlSeconds,
+        until,
+        origin: publicUrl ?? `${request.protocol}://${request.host}`,
+        inline: request.body.inline === true,
+      })
+      return { url, expires_at: expiresAt.toISOString() }
     },
   )
 }

@@ -16,7 +16,9 @@
 //   BENCH_VARIANTS='[{"name":"x","cli":"/abs/dist/cli/index.js","env":{"K":"V"},"nodeArgs":["--flag"]}]'
 //                            extra Cabinet builds or settings (e.g. a scratch copy outside the repo) measured in the
 //                            same rounds; shown in an extra table against Cabinet as built here. "kind":"baseline"
-//                            makes a variant of the baseline instead (e.g. "env":{"BASELINE_FSYNC":"1"})
+//                            makes a variant of the baseline instead (e.g. "env":{"BASELINE_FSYNC":"1"}). Default: the
+//                            baseline-fsync row, the same baseline made durable (file and folder fsynced), for
+//                            comparing like with like; BENCH_VARIANTS='[]' leaves it out
 //   BENCH_CABINET_CLI=/abs/.../dist/cli/index.js   run "cabinet" from another build (default: this repo's dist/)
 //   BENCH_POSTGRES_S3=1      also measure Cabinet on PostgreSQL + S3 (throwaway PostgreSQL and Ceph RGW started with
 //                            scripts/services/, as root), shown against Cabinet on the embedded default; 0 to skip
@@ -88,10 +90,11 @@ const IDLE_SCENARIOS = (process.env.BENCH_IDLE_SCENARIOS ?? 'dl-1m')
     return found
   })
 
+const DEFAULT_VARIANTS = '[{"name":"baseline-fsync","kind":"baseline","env":{"BASELINE_FSYNC":"1"}}]'
 const SPECS = [
   { name: 'cabinet', kind: 'cabinet', cli: process.env.BENCH_CABINET_CLI || CABINET_CLI, env: {}, nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean) },
   { name: 'baseline', kind: 'baseline' },
-  ...JSON.parse(process.env.BENCH_VARIANTS || '[]').map((v) => {
+  ...JSON.parse(process.env.BENCH_VARIANTS ?? DEFAULT_VARIANTS).map((v) => {
     if (!/^[a-z0-9][a-z0-9_.-]*$/i.test(v.name ?? '') || ['cabinet', 'baseline'].includes(v.name)) throw new Error(`BENCH_VARIANTS: bad name ${v.name}`)
     const kind = v.kind === 'baseline' ? 'baseline' : 'cabinet'
     return { name: v.name, kind, cli: v.cli ?? CABINET_CLI, env: v.env ?? {}, nodeArgs: v.nodeArgs ?? [], variant: true }

@@ -150,6 +150,7 @@ export interface RateLimitConfig {
   readonly downloadsPerUser: number
   readonly downloadsPerIp: number
   readonly loginsPerIp: number
+  readonly chatsPerUser: number
 }
 
 export interface ExtractionConfig {
@@ -281,6 +282,7 @@ const EnvSchema = z.object({
   CABINET_RATE_LIMIT_DOWNLOADS_PER_USER: wholeNumber(0, 1_000_000_000).default(1200),
   CABINET_RATE_LIMIT_DOWNLOADS_PER_IP: wholeNumber(0, 1_000_000_000).default(3000),
   CABINET_RATE_LIMIT_LOGINS_PER_IP: wholeNumber(0, 1_000_000_000).default(60),
+  CABINET_RATE_LIMIT_CHATS_PER_USER: wholeNumber(0, 1_000_000_000).default(30),
   CABINET_CORS_ORIGINS: optionalText.pipe(
     z
       .string()
@@ -444,6 +446,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       downloadsPerUser: e.CABINET_RATE_LIMIT_DOWNLOADS_PER_USER,
       downloadsPerIp: e.CABINET_RATE_LIMIT_DOWNLOADS_PER_IP,
       loginsPerIp: e.CABINET_RATE_LIMIT_LOGINS_PER_IP,
+      chatsPerUser: e.CABINET_RATE_LIMIT_CHATS_PER_USER,
     },
     corsOrigins: e.CABINET_CORS_ORIGINS,
     auditRetentionDays: e.CABINET_AUDIT_RETENTION_DAYS,

@@ -102,6 +102,8 @@ describe('POST /api/chat with an OpenResponses agent (OpenClaw)', () => {
         CABINET_CHAT_MAX_MESSAGE_CHARS: '2000',
         CABINET_CHAT_MAX_ATTACHMENTS: '7',
         CABINET_EXTRACT_MAX_DECOMPRESSED_BYTES: String(8 * 1024 * 1024),
+        // One user chats more often in a minute here than the default allows; rate-limits.test.ts covers the limit.
+        CABINET_RATE_LIMIT_CHATS_PER_USER: '0',
       },
       undefined,
       { logger: createLogger({ logLevel: 'trace' }, capture) },

@@ -29,6 +29,7 @@ describe('rate limits', () => {
       CABINET_RATE_LIMIT_DOWNLOADS_PER_USER: '0',
       CABINET_RATE_LIMIT_DOWNLOADS_PER_IP: '4',
       CABINET_RATE_LIMIT_LOGINS_PER_IP: '3',
+      CABINET_RATE_LIMIT_CHATS_PER_USER: '2',
     })
   })
   afterAll(() => cabinet.stop())
@@ -54,6 +55,17 @@ describe('rate limits', () => {
     await expectRateLimited(await fetch(`${cabinet.url}/api/files/${file_id}`, { headers: auth(carol) }), 60, /downloads/)
     // Other routes are not downloads.
     expect((await fetch(`${cabinet.url}/api/files/${file_id}/meta`, { headers: auth(carol) })).status).toBe(200)
+  })
+
+  it('chats: per user, each one an agent run; nothing stored for the refused one', async () => {
+    const erin = await cabinet.token('erin')
+    const chat = (token: string) =>
+      fetch(`${cabinet.url}/api/chat`, { method: 'POST', headers: auth(token, { 'content-type': 'application/json' }), body: JSON.stringify({ message: 'hello' }) })
+    for (let i = 0; i < 2; i++) expect((await chat(erin)).status).toBe(200)
+    await expectRateLimited(await chat(erin), 60, /Too many chats for this user: at most 2 per 1 min/)
+    const { conversations } = await (await fetch(`${cabinet.url}/api/chat/conversations`, { headers: auth(erin) })).json()
+    expect(conversations).toHaveLength(2)
+    expect((await chat(await cabinet.token('frank'))).status).toBe(200)
   })
 
   it('sign-ins: per address, before any token is issued', async () => {

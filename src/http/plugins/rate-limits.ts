@@ -5,11 +5,13 @@ import type { RateLimitRepository } from '../../db/metadata-store.js'
 import { ERRORS } from '../../errors.js'
 
 /** The routes that are limited, and what each kind of request is called in the 429 message. */
-const LIMITED_ROUTES: ReadonlyArray<{ methods: readonly string[]; url: string; kind: 'uploads' | 'downloads' | 'logins' }> = [
+const LIMITED_ROUTES: ReadonlyArray<{ methods: readonly string[]; url: string; kind: 'uploads' | 'downloads' | 'logins' | 'chats' }> = [
   { methods: ['POST'], url: '/api/files/upload', kind: 'uploads' },
   { methods: ['GET', 'HEAD'], url: '/api/files/:id', kind: 'downloads' },
   { methods: ['POST'], url: '/api/auth/wechat', kind: 'logins' },
   { methods: ['POST'], url: '/api/auth/dev', kind: 'logins' },
+  // Each chat may cost the operator an agent run.
+  { methods: ['POST'], url: '/api/chat', kind: 'chats' },
 ]
 
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>
@@ -39,7 +41,7 @@ function asArray<T>(hooks: T | T[] | undefined): T[] {
 }
 
 /**
- * Per-IP and per-user limits on uploads, downloads and sign-ins (fixed windows; 0 turns a limit off).
+ * Per-IP and per-user limits on uploads, downloads, sign-ins and chats (fixed windows; 0 turns a limit off).
  * The IP limit runs first, before the token is looked up; the user limit after authentication (a
  * signed-URL download has no user, so only its IP counts). On SQLite, a single instance, counters live
  * in process memory; on PostgreSQL, `counters` keeps them in the database so every instance shares them.
@@ -50,6 +52,7 @@ export async function installRateLimits(app: FastifyInstance, limits: RateLimitC
     uploads: { ip: limits.uploadsPerIp, user: limits.uploadsPerUser },
     downloads: { ip: limits.downloadsPerIp, user: limits.downloadsPerUser },
     logins: { ip: limits.loginsPerIp, user: 0 },
+    chats: { ip: 0, user: limits.chatsPerUser },
   }
   if (Object.values(perKind).every((kind) => kind.ip === 0 && kind.user === 0)) return
   await app.register(rateLimit, {
@@ -69,7 +72,7 @@ export async function installRateLimits(app: FastifyInstance, limits: RateLimitC
     app.createRateLimit({ max, timeWindow: limits.windowMs, keyGenerator: key })
 
   const hooks = new Map<string, { onRequest?: onRequestHookHandler; preHandler?: preHandlerHookHandler }>()
-  for (const kind of ['uploads', 'downloads', 'logins'] as const) {
+  for (const kind of ['uploads', 'downloads', 'logins', 'chats'] as const) {
     const { ip, user } = perKind[kind]
     const ipLimiter = ip > 0 ? limiterFor(ip, (request) => `${kind}:ip:${normalizeIP(request.ip)}`) : undefined
     const userLimiter = user > 0 ? limiterFor(user, (request) => `${kind}:user:${request.caller.userId}`) : undefined

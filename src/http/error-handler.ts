@@ -9,12 +9,22 @@ const FRAMEWORK_CODES: Readonly<Record<string, string>> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
 }
 
+/**
+ * Server-side statuses that are not Cabinet failing: a user over their quota is routine, a full disk
+ * or a shutdown is the operator's to know about, not a bug.
+ */
+const LOG_LEVEL_BY_CODE: Readonly<Record<string, 'info' | 'warn'>> = {
+  QUOTA_EXCEEDED: 'info',
+  INSUFFICIENT_STORAGE: 'warn',
+  SERVICE_UNAVAILABLE: 'warn',
+}
+
 /** Renders every error as `{ error, code }` with its status; unknown errors are 500s whose details stay in the log. */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
     if (error instanceof AppError) {
       if (error.headers) void reply.headers(error.headers)
-      if (error.status >= 500) request.log.error({ err: error.cause ?? error }, error.message)
+      if (error.status >= 500) request.log[LOG_LEVEL_BY_CODE[error.code] ?? 'error']({ err: error.cause ?? error }, error.message)
       return reply.status(error.status).send({ error: error.message, code: error.code })
     }
     if (error.validation) {

@@ -89,7 +89,8 @@ export class JobRunner {
     try {
       await this.options.handlers[job.kind]!(job, this.abort.signal)
       await this.queue.complete(job.id, workerId)
-      jobLog.info({ ms: Date.now() - started }, 'job done')
+      // One per upload (its extraction): debug, or the log doubles under load.
+      jobLog.debug({ ms: Date.now() - started }, 'job done')
     } catch (error) {
       const retryable = !(error instanceof PermanentJobError)
       const state = await this.queue

@@ -15,7 +15,8 @@ describe('two Cabinet processes over one PostgreSQL and one bucket', () => {
 
   beforeAll(async () => {
     backend = await openTestBackend()
-    const env = { ...backend.env, CABINET_JOB_POLL_INTERVAL_MS: '100' }
+    // Debug logs name each job an instance finished: they tell which of the two ran it.
+    const env = { ...backend.env, CABINET_JOB_POLL_INTERVAL_MS: '100', CABINET_LOG_LEVEL: 'debug' }
     ;[first, second] = await Promise.all([startServeProcess(env), startServeProcess(env)])
     expect(first.url).not.toBe(second.url)
     token = (await runCli(['token', 'create', '--user', 'alice'], backend.env)).stdout.trim().split('\n').at(-1)!

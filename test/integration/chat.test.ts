@@ -493,18 +493,25 @@ describe('POST /api/chat with an OpenAI Chat Completions agent, and with no agen
 describe('POST /api/chat with an agent that refuses before reading the request', () => {
   let cabinet: TestServer
   let agent: Server
-  /** When each connection to the agent closed, and when its answer was sent. */
-  const connections: Array<{ answeredAt: number; closedAt?: number }> = []
+  /** Each connection to the agent: the body length Cabinet declared, the bytes that arrived, and when it closed. */
+  const connections: Array<{ declared: number; received: number; closedAt?: number }> = []
 
   beforeAll(async () => {
-    // Answers 413 at the first bytes, then never reads again: the rest of the body backs up in Cabinet.
+    // Answers 413 at the first bytes and stops reading, so the body backs up in Cabinet; reads again
+    // (counting) a moment later, so the connection's end can arrive.
     agent = createServer((socket) => {
-      const connection: { answeredAt: number; closedAt?: number } = { answeredAt: 0 }
+      const connection: { declared: number; received: number; closedAt?: number } = { declared: 0, received: 0 }
       connections.push(connection)
-      socket.once('data', () => {
+      socket.once('data', (first: Buffer) => {
         socket.pause()
-        connection.answeredAt = Date.now()
+        const head = first.toString('latin1')
+        connection.declared = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? NaN)
+        connection.received = first.length - (head.indexOf('\r\n\r\n') + 4)
         socket.write('HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}')
+        setTimeout(() => {
+          socket.on('data', (chunk: Buffer) => (connection.received += chunk.length))
+          socket.resume()
+        }, 300)
       })
       socket.on('close', () => (connection.closedAt = Date.now()))
       socket.on('error', () => {})
@@ -539,10 +546,12 @@ describe('POST /api/chat with an agent that refuses before reading the request',
     })
     expect(response.status).toBe(502)
     expect(await response.json()).toEqual({ error: 'The AI agent is unavailable: it answered HTTP 413', code: 'AGENT_UNAVAILABLE' })
+    // Cabinet stopped sending and closed the connection: the rest of the file never went out.
     await eventually(() => {
       expect(connections).toHaveLength(1)
       expect(connections[0]!.closedAt).toBeDefined()
-    }, 3000)
-    expect(connections[0]!.closedAt! - connections[0]!.answeredAt).toBeLessThan(3000)
+    }, 5000)
+    expect(connections[0]!.declared).toBeGreaterThan(20_000_000)
+    expect(connections[0]!.received).toBeLessThan(connections[0]!.declared)
   })
 })

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify'
 import { AppError, ERRORS } from '../errors.js'
 
 /** Fastify errors a client can cause, mapped to Cabinet's codes. */
@@ -10,13 +10,20 @@ const FRAMEWORK_CODES: Readonly<Record<string, string>> = {
 }
 
 /**
- * Server-side statuses that are not Cabinet failing: a user over their quota is routine, a full disk
- * or a shutdown is the operator's to know about, not a bug.
+ * Server-side statuses that are not Cabinet failing: a user over their quota is routine; a full disk,
+ * a shutdown or an agent that fails are the operator's to know about, not a bug.
  */
 const LOG_LEVEL_BY_CODE: Readonly<Record<string, 'info' | 'warn'>> = {
   QUOTA_EXCEEDED: 'info',
   INSUFFICIENT_STORAGE: 'warn',
   SERVICE_UNAVAILABLE: 'warn',
+  AGENT_UNAVAILABLE: 'warn',
+  AGENT_TIMEOUT: 'warn',
+}
+
+/** Logs a server-side (5xx) AppError with its cause, at the level its code calls for; client errors are not logged. */
+export function logServerError(log: FastifyBaseLogger, error: AppError): void {
+  if (error.status >= 500) log[LOG_LEVEL_BY_CODE[error.code] ?? 'error']({ err: error.cause ?? error, code: error.code }, error.message)
 }
 
 /** Renders every error as `{ error, code }` with its status; unknown errors are 500s whose details stay in the log. */
@@ -24,7 +31,7 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
     if (error instanceof AppError) {
       if (error.headers) void reply.headers(error.headers)
-      if (error.status >= 500) request.log[LOG_LEVEL_BY_CODE[error.code] ?? 'error']({ err: error.cause ?? error }, error.message)
+      logServerError(request.log, error)
       return reply.status(error.status).send({ error: error.message, code: error.code })
     }
     if (error.validation) {

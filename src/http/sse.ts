@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify'
 import type { ChatTurn } from '../domain/chat/chat-service.js'
 import { isAppError } from '../errors.js'
+import { logServerError } from './error-handler.js'
 import { hijackKeepingHeaders } from './hijack.js'
 
 /** A comment line this often keeps proxies from closing a quiet stream. */
@@ -37,10 +38,9 @@ export async function streamChatReply(reply: FastifyReply, turn: ChatTurn, start
     send('done', { conversation_id: turn.conversationId, reply: text })
   } catch (error) {
     if (isAppError(error)) {
-      if (error.status >= 500) reply.log.warn({ err: error.cause ?? error, code: error.code }, 'chat stream ended with an error')
+      logServerError(reply.log, error)
       send('error', { error: error.message, code: error.code })
-    }
-    else if (!raw.destroyed) {
+    } else if (!raw.destroyed) {
       reply.log.error({ err: error }, 'chat stream failed')
       send('error', { error: 'Internal server error', code: 'INTERNAL_ERROR' })
     }

@@ -22,10 +22,10 @@
 /* global performance, FormData, Blob */
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { FAIR_USE_OUT_OF_REACH, freePort } from './shared.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const CLI = join(ROOT, 'dist', 'cli', 'index.js')
@@ -59,25 +59,9 @@ function procStatus(pid) {
   }
 }
 
-async function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolvePort(port))
-    })
-  })
-}
-
 async function startCabinet(dataDir, extraEnv = {}) {
   const port = await freePort()
-  const env = { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), CABINET_DATA_DIR: dataDir, CABINET_MIN_FREE_BYTES: '0', CABINET_ALLOWED_TYPES: ALL_TYPES, CABINET_LOG_LEVEL: 'warn', CABINET_JOB_POLL_INTERVAL_MS: '200',
-    // Thousands of uploads by one user from one address: the fair-use limits are set far above what a run reaches.
-    CABINET_QUOTA_MAX_BYTES: String(2 ** 50), CABINET_QUOTA_MAX_FILES: String(2 ** 50),
-    CABINET_RATE_LIMIT_UPLOADS_PER_USER: '1000000000', CABINET_RATE_LIMIT_UPLOADS_PER_IP: '1000000000',
-    CABINET_RATE_LIMIT_DOWNLOADS_PER_USER: '1000000000', CABINET_RATE_LIMIT_DOWNLOADS_PER_IP: '1000000000',
-    ...extraEnv }
+  const env = { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), CABINET_DATA_DIR: dataDir, CABINET_MIN_FREE_BYTES: '0', CABINET_ALLOWED_TYPES: ALL_TYPES, CABINET_LOG_LEVEL: 'warn', CABINET_JOB_POLL_INTERVAL_MS: '200', ...FAIR_USE_OUT_OF_REACH, ...extraEnv }
   const token = execFileSync(process.execPath, [CLI, 'token', 'create', '--user', 'bench'], { env, encoding: 'utf8' }).trim().split('\n').at(-1)
   const child = spawn(process.execPath, [CLI, 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] })
   children.add(child)

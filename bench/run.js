@@ -33,12 +33,12 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { cpus, totalmem } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { crc32, deflateSync } from 'node:zlib'
+import { FAIR_USE_OUT_OF_REACH, freePort } from './shared.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const BENCH_DIR = join(ROOT, 'bench')
@@ -186,17 +186,6 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   })
 }
 
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 async function waitForHttp(url, child, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
@@ -264,12 +253,7 @@ async function startServer(spec, round) {
     dataDir = join(dir, 'data')
     const env = { ...process.env, CABINET_DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' }
     for (const key of Object.keys(env)) if (key.startsWith('CABINET_') && key !== 'CABINET_DATA_DIR') delete env[key] // default config
-    // One user from one address drives thousands of requests and gigabytes: the fair-use limits stay on (their
-    // checks are part of what is measured) but are set far above what a run reaches, so none refuses a request.
-    for (const limit of ['QUOTA_MAX_BYTES', 'QUOTA_MAX_FILES']) env[`CABINET_${limit}`] = String(2 ** 50)
-    for (const limit of ['RATE_LIMIT_UPLOADS_PER_USER', 'RATE_LIMIT_UPLOADS_PER_IP', 'RATE_LIMIT_DOWNLOADS_PER_USER', 'RATE_LIMIT_DOWNLOADS_PER_IP']) {
-      env[`CABINET_${limit}`] = '1000000000'
-    }
+    Object.assign(env, FAIR_USE_OUT_OF_REACH)
     Object.assign(env, spec.env)
     // A fresh bucket each round; the database is shared, and its old rows are merely more rows to index.
     if (spec.services) Object.assign(env, servicesEnv, { CABINET_S3_BUCKET: `cabinet-bench-r${round}` })

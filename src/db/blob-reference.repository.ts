@@ -38,50 +38,49 @@ export class KyselyBlobReferenceRepository implements BlobReferenceRepository {
   }
 
   /** Every file's own blob, paged by id so that a large table is never read at once. */
-  private async *fileBlobs(): AsyncIterable<BlobReference> {
-    for (let afterId: string | undefined; ; ) {
-      let select = this.db.selectFrom('files').select(['id', 'blob_key', 'status', 'size_bytes', 'sha256'])
-      if (afterId !== undefined) select = select.where('id', '>', afterId)
-      const rows = await select.orderBy('id').limit(PAGE).execute()
-      for (const row of rows) {
-        yield {
-          key: row.blob_key,
-          fileId: row.id,
-          fileStatus: row.status,
-          role: 'file',
-          sizeBytes: row.size_bytes === null ? undefined : Number(row.size_bytes),
-          sha256: row.sha256 ?? undefined,
-        }
-      }
-      if (rows.length < PAGE) return
-      afterId = rows.at(-1)!.id
-    }
+  private fileBlobs(): AsyncIterable<BlobReference> {
+    return keysetPages(
+      (afterId) => {
+        let select = this.db.selectFrom('files').select(['id', 'blob_key', 'status', 'size_bytes', 'sha256'])
+        if (afterId !== undefined) select = select.where('id', '>', afterId)
+        return select.orderBy('id').limit(PAGE).execute()
+      },
+      (row) => row.id,
+      (row) => ({ key: row.blob_key, fileId: row.id, fileStatus: row.status, role: 'file', ...checkable(row) }),
+    )
   }
 
   /**
    * Every derived blob with its file's status. Its size and SHA-256 are known only once it was
    * completely written; until then (null in the row) there is nothing to check it against.
    */
-  private async *derivedBlobs(): AsyncIterable<BlobReference> {
-    for (let afterKey: string | undefined; ; ) {
-      let select = this.db
-        .selectFrom('derived_blobs')
-        .innerJoin('files', 'files.id', 'derived_blobs.file_id')
-        .select(['derived_blobs.blob_key', 'derived_blobs.file_id', 'derived_blobs.kind', 'derived_blobs.size_bytes', 'derived_blobs.sha256', 'files.status'])
-      if (afterKey !== undefined) select = select.where('derived_blobs.blob_key', '>', afterKey)
-      const rows = await select.orderBy('derived_blobs.blob_key').limit(PAGE).execute()
-      for (const row of rows) {
-        yield {
-          key: row.blob_key,
-          fileId: row.file_id,
-          fileStatus: row.status,
-          role: row.kind,
-          sizeBytes: row.size_bytes === null ? undefined : Number(row.size_bytes),
-          sha256: row.sha256 ?? undefined,
-        }
-      }
-      if (rows.length < PAGE) return
-      afterKey = rows.at(-1)!.blob_key
-    }
+  private derivedBlobs(): AsyncIterable<BlobReference> {
+    return keysetPages(
+      (afterKey) => {
+        let select = this.db
+          .selectFrom('derived_blobs')
+          .innerJoin('files', 'files.id', 'derived_blobs.file_id')
+          .select(['derived_blobs.blob_key', 'derived_blobs.file_id', 'derived_blobs.kind', 'derived_blobs.size_bytes', 'derived_blobs.sha256', 'files.status'])
+        if (afterKey !== undefined) select = select.where('derived_blobs.blob_key', '>', afterKey)
+        return select.orderBy('derived_blobs.blob_key').limit(PAGE).execute()
+      },
+      (row) => row.blob_key,
+      (row) => ({ key: row.blob_key, fileId: row.file_id, fileStatus: row.status, role: row.kind, ...checkable(row) }),
+    )
+  }
+}
+
+/** A row's size and SHA-256 to check its blob against; undefined where the row has none yet. */
+function checkable(row: { size_bytes: number | string | bigint | null; sha256: string | null }): Pick<BlobReference, 'sizeBytes' | 'sha256'> {
+  return { sizeBytes: row.size_bytes === null ? undefined : Number(row.size_bytes), sha256: row.sha256 ?? undefined }
+}
+
+/** The rows of a keyset-paged query, `PAGE` at a time, each page starting after the last row's key. */
+async function* keysetPages<Row, Item>(page: (after: string | undefined) => Promise<Row[]>, keyOf: (row: Row) => string, toItem: (row: Row) => Item): AsyncIterable<Item> {
+  for (let after: string | undefined; ; ) {
+    const rows = await page(after)
+    for (const row of rows) yield toItem(row)
+    if (rows.length < PAGE) return
+    after = keyOf(rows.at(-1)!)
   }
 }

@@ -4,8 +4,11 @@ import type { RateLimitConfig } from '../../config.js'
 import type { RateLimitRepository } from '../../db/metadata-store.js'
 import { ERRORS } from '../../errors.js'
 
-/** The routes that are limited, and what each kind of request is called in the 429 message. */
-const LIMITED_ROUTES: ReadonlyArray<{ methods: readonly string[]; url: string; kind: 'uploads' | 'downloads' | 'logins' | 'chats' }> = [
+/** What each kind of limited request is called in the 429 message. */
+type LimitKind = 'uploads' | 'downloads' | 'logins' | 'chats'
+
+/** The routes that are limited, and their kind. */
+const LIMITED_ROUTES: ReadonlyArray<{ methods: readonly string[]; url: string; kind: LimitKind }> = [
   { methods: ['POST'], url: '/api/files/upload', kind: 'uploads' },
   { methods: ['GET', 'HEAD'], url: '/api/files/:id', kind: 'downloads' },
   { methods: ['POST'], url: '/api/auth/wechat', kind: 'logins' },
@@ -48,7 +51,7 @@ function asArray<T>(hooks: T | T[] | undefined): T[] {
  * Must be installed before the routes are added.
  */
 export async function installRateLimits(app: FastifyInstance, limits: RateLimitConfig, counters?: RateLimitRepository): Promise<void> {
-  const perKind = {
+  const perKind: Record<LimitKind, { ip: number; user: number }> = {
     uploads: { ip: limits.uploadsPerIp, user: limits.uploadsPerUser },
     downloads: { ip: limits.downloadsPerIp, user: limits.downloadsPerUser },
     logins: { ip: limits.loginsPerIp, user: 0 },
@@ -72,8 +75,7 @@ export async function installRateLimits(app: FastifyInstance, limits: RateLimitC
     app.createRateLimit({ max, timeWindow: limits.windowMs, keyGenerator: key })
 
   const hooks = new Map<string, { onRequest?: onRequestHookHandler; preHandler?: preHandlerHookHandler }>()
-  for (const kind of ['uploads', 'downloads', 'logins', 'chats'] as const) {
-    const { ip, user } = perKind[kind]
+  for (const [kind, { ip, user }] of Object.entries(perKind)) {
     const ipLimiter = ip > 0 ? limiterFor(ip, (request) => `${kind}:ip:${normalizeIP(request.ip)}`) : undefined
     const userLimiter = user > 0 ? limiterFor(user, (request) => `${kind}:user:${request.caller.userId}`) : undefined
     hooks.set(kind, {

@@ -1,4 +1,4 @@
-import { close, createReadStream, createWriteStream, fchmod, fdatasync, open as openCallback, read, type Dirent } from 'node:fs'
+import { close, createReadStream, fchmod, fdatasync, open as openCallback, read, type Dirent } from 'node:fs'
 import { chmod, mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -17,12 +17,15 @@ import {
   type WrongMode,
 } from './blob-store.js'
 import { pipe } from '../pipe.js'
+import { BatchedFileWriter } from './batched-file-writer.js'
 import { resolveInside } from './secure-path.js'
 
 const FILE_MODE = 0o640
 const DIR_MODE = 0o750
 /** Larger reads than Node's 64 KiB default: fewer syscalls and chunks per download (see bench). */
 const READ_CHUNK_BYTES = 512 * 1024
+/** Uploads are written to disk this much at a time rather than chunk by chunk (see BatchedFileWriter). */
+const WRITE_BATCH_BYTES = 512 * 1024
 
 export interface LocalBlobStoreOptions {
   /** Blobs live in `<rootDir>/blobs`, in-progress writes in `<rootDir>/tmp` (same filesystem, so rename is atomic). */
@@ -93,7 +96,7 @@ export class LocalBlobStore implements BlobStore {
     })
     let path = tempPath
     try {
-      const file = createWriteStream('', { fd, autoClose: false })
+      const file = new BatchedFileWriter(fd, WRITE_BATCH_BYTES)
       await pipe(body, file)
       // open()'s mode is masked by the umask; a chmod is a journaled metadata write, so only when needed.
       if (this.umaskNarrowsFileMode) await fchmodFd(fd, FILE_MODE)

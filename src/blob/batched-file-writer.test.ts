@@ -1,0 +1,53 @@
+import { openSync, closeSync, readFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { randomBytes, createHash } from 'node:crypto'
+import { afterEach, describe, expect, it } from 'vitest'
+import { pipe } from '../pipe.js'
+import { BatchedFileWriter } from './batched-file-writer.js'
+
+describe('BatchedFileWriter', () => {
+  const dirs: string[] = []
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+  })
+
+  function tempFile(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'cabinet-writer-'))
+    dirs.push(dir)
+    return join(dir, 'blob')
+  }
+
+  it('writes every byte in order, whatever the chunk sizes, and counts them', async () => {
+    const chunks = [1, 7, 65_536, 3, 300_000, 524_288, 524_289, 1, 100_000].map((size) => randomBytes(size))
+    const path = tempFile()
+    const fd = openSync(path, 'wx')
+    const writer = new BatchedFileWriter(fd, 512 * 1024)
+    await pipe(Readable.from(chunks, { objectMode: false }), writer)
+    closeSync(fd)
+    const expected = Buffer.concat(chunks)
+    expect(writer.bytesWritten).toBe(expected.length)
+    const written = readFileSync(path)
+    expect(createHash('sha256').update(written).digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'))
+  })
+
+  it('writes many tiny chunks (more than one writev can take) without losing any', async () => {
+    const chunks = Array.from({ length: 3000 }, (_, index) => Buffer.from([index % 256]))
+    const path = tempFile()
+    const fd = openSync(path, 'wx')
+    const writer = new BatchedFileWriter(fd, 512 * 1024)
+    await pipe(Readable.from(chunks, { objectMode: false }), writer)
+    closeSync(fd)
+    expect(readFileSync(path)).toEqual(Buffer.concat(chunks))
+  })
+
+  it('fails the stream when the descriptor cannot be written', async () => {
+    const path = tempFile()
+    closeSync(openSync(path, 'wx'))
+    const readOnly = openSync(path, 'r')
+    const writer = new BatchedFileWriter(readOnly, 16)
+    await expect(pipe(Readable.from([randomBytes(64)], { objectMode: false }), writer)).rejects.toMatchObject({ code: 'EBADF' })
+    closeSync(readOnly)
+  })
+})

@@ -13,8 +13,12 @@ import { declaresContentType, readOfficeContentTypes } from './office-container.
 import { UploadInspector } from './upload-inspector.js'
 
 const FILE_ID = /^[0-9a-f]{32}$/
-/** Downloads up to this size are read in one go rather than streamed (see BlobStore.readBuffer). */
-const SMALL_READ_BYTES = 256 * 1024
+/**
+ * Downloads up to this size are read in one go and sent in one write rather than streamed (see
+ * BlobStore.readBuffer): for 1 MiB files it took a quarter less server CPU per download in the bench,
+ * for at most this much memory per download in flight.
+ */
+const SMALL_READ_BYTES = 1024 * 1024
 /** Long enough to start a download after the redirect, short enough that a leaked URL soon dies. */
 const DIRECT_DOWNLOAD_TTL_SECONDS = 300
 

@@ -12,7 +12,8 @@
 //   BENCH_IDLE_SCENARIOS=dl-1m  download scenarios measured after an idle gap (each after its own gap), last round
 //   BENCH_SCENARIOS=...      subset of up-64k,up-1m,up-8m,dl-64k,dl-1m,dl-8m
 //   BENCH_LOADGEN=autocannon force the fallback load generator (default: wrk, installed with apt-get when root)
-//   BENCH_NODE_ARGS="..."    extra node flags for the Cabinet process (e.g. "--cpu-prof --cpu-prof-dir=...")
+//   BENCH_NODE_ARGS="..."    extra node flags for the Cabinet process (e.g. "--cpu-prof --cpu-prof-dir=..."), after those
+//                            that package.json's start script gives it (every Cabinet server here runs with those)
 //   BENCH_VARIANTS='[{"name":"x","cli":"/abs/dist/cli/index.js","env":{"K":"V"},"nodeArgs":["--flag"]}]'
 //                            extra Cabinet builds or settings (e.g. a scratch copy outside the repo) measured in the
 //                            same rounds; shown in an extra table against Cabinet as built here. "kind":"baseline"
@@ -91,17 +92,30 @@ const IDLE_SCENARIOS = (process.env.BENCH_IDLE_SCENARIOS ?? 'dl-1m')
   })
 
 const DEFAULT_VARIANTS = '[{"name":"baseline-fsync","kind":"baseline","env":{"BASELINE_FSYNC":"1"}}]'
+/** The node flags `npm start` gives Cabinet (the systemd unit gives the same), so the bench runs it as deployed. */
+const START_NODE_ARGS = (() => {
+  const start = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start.split(/\s+/)
+  if (start[0] !== 'node') throw new Error(`package.json's start script should run node: ${start.join(' ')}`)
+  return start.slice(1).filter((word, index, words) => word.startsWith('--') && words.slice(0, index).every((w) => w.startsWith('--')))
+})()
 const SPECS = [
-  { name: 'cabinet', kind: 'cabinet', cli: process.env.BENCH_CABINET_CLI || CABINET_CLI, env: {}, nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean) },
+  {
+    name: 'cabinet',
+    kind: 'cabinet',
+    cli: process.env.BENCH_CABINET_CLI || CABINET_CLI,
+    env: {},
+    nodeArgs: [...START_NODE_ARGS, ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)],
+  },
   { name: 'baseline', kind: 'baseline' },
   ...JSON.parse(process.env.BENCH_VARIANTS ?? DEFAULT_VARIANTS).map((v) => {
     if (!/^[a-z0-9][a-z0-9_.-]*$/i.test(v.name ?? '') || ['cabinet', 'baseline'].includes(v.name)) throw new Error(`BENCH_VARIANTS: bad name ${v.name}`)
     const kind = v.kind === 'baseline' ? 'baseline' : 'cabinet'
-    return { name: v.name, kind, cli: v.cli ?? CABINET_CLI, env: v.env ?? {}, nodeArgs: v.nodeArgs ?? [], variant: true }
+    const nodeArgs = [...(kind === 'cabinet' ? START_NODE_ARGS : []), ...(v.nodeArgs ?? [])]
+    return { name: v.name, kind, cli: v.cli ?? CABINET_CLI, env: v.env ?? {}, nodeArgs, variant: true }
   }),
   ...(process.env.BENCH_POSTGRES_S3 === '0'
     ? []
-    : [{ name: 'postgres-s3', kind: 'cabinet', cli: CABINET_CLI, env: {}, nodeArgs: [], variant: true, services: true }]),
+    : [{ name: 'postgres-s3', kind: 'cabinet', cli: CABINET_CLI, env: {}, nodeArgs: START_NODE_ARGS, variant: true, services: true }]),
 ].filter((spec) => !process.env.BENCH_SERVERS || process.env.BENCH_SERVERS.split(',').includes(spec.name))
 const VARIANTS = SPECS.filter((spec) => spec.variant)
 
@@ -793,7 +807,7 @@ function report(totalSeconds) {
   }
   push(
     `${process.env.BENCH_CABINET_CLI ? `Cabinet build: ${process.env.BENCH_CABINET_CLI}. ` : ''}` +
-      `Notes: Cabinet ran with its default config (info-level JSON request logs, here to a file; SQLite WAL synced before each upload is acknowledged (group commit); fsync of every stored file and its folder); ` +
+      `Notes: Cabinet ran with its default config (info-level JSON request logs, here to a file; SQLite WAL synced before each upload is acknowledged (group commit); fsync of every stored file and its folder)${START_NODE_ARGS.length ? ` and the node flags of \`npm start\` (${START_NODE_ARGS.join(' ')})` : ''}; ` +
       `the baseline keeps metadata in a Map and does not fsync. Uploaded files were deleted and \`sync\` run after every upload run. ` +
       `Total bench time ${(totalSeconds / 60).toFixed(1)} min.`,
   )

@@ -414,5 +414,11 @@ describe('the deploy/ files', () => {
     for (const option of ['ProtectSystem=strict', 'UMask=0027', 'NoNewPrivileges=yes', 'User=cabinet', 'EnvironmentFile=/etc/cabinet/cabinet.env']) {
       expect(unit).toContain(option)
     }
+    // The service runs node as `npm start` does (the bench measures it that way).
+    const { scripts } = JSON.parse(await readFile(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { scripts: { start: string } }
+    const nodeFlags = (command: string) => command.split(/\s+/).filter((word) => word.startsWith('--'))
+    const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1] ?? ''
+    expect(nodeFlags(execStart)).toEqual(nodeFlags(scripts.start))
+    expect(nodeFlags(scripts.start)).not.toEqual([])
   })
 })

@@ -1,4 +1,4 @@
-import { openSync, closeSync, readFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { openSync, closeSync, fstatSync, readFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -49,5 +49,22 @@ describe('BatchedFileWriter', () => {
     const writer = new BatchedFileWriter(readOnly, 16)
     await expect(pipe(Readable.from([randomBytes(64)], { objectMode: false }), writer)).rejects.toMatchObject({ code: 'EBADF' })
     closeSync(readOnly)
+  })
+
+  it('emits close only after a write in flight has returned, so the descriptor can be closed safely then', async () => {
+    const path = tempFile()
+    const fd = openSync(path, 'wx')
+    const writer = new BatchedFileWriter(fd, 16)
+    const errors: Error[] = []
+    writer.on('error', (error) => errors.push(error))
+    const closed = new Promise((resolve) => writer.once('close', resolve))
+    const chunk = randomBytes(8 * 1024 * 1024)
+    writer.write(chunk)
+    writer.destroy(new Error('client went away'))
+    await closed
+    expect(errors.map((error) => error.message)).toEqual(['client went away'])
+    // The writev was in the threadpool when destroy() was called; it has finished by now.
+    expect(fstatSync(fd).size).toBe(chunk.length)
+    closeSync(fd)
   })
 })

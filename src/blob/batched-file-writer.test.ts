@@ -60,11 +60,41 @@ describe('BatchedFileWriter', () => {
     const closed = new Promise((resolve) => writer.once('close', resolve))
     const chunk = randomBytes(8 * 1024 * 1024)
     writer.write(chunk)
+    // Let the batch's writev start (it is chained on a promise), then destroy while it is in the threadpool.
+    await new Promise((resolve) => setImmediate(resolve))
     writer.destroy(new Error('client went away'))
     await closed
     expect(errors.map((error) => error.message)).toEqual(['client went away'])
     // The writev was in the threadpool when destroy() was called; it has finished by now.
     expect(fstatSync(fd).size).toBe(chunk.length)
+    closeSync(fd)
+  })
+
+  it('takes an empty chunk at the end without failing', async () => {
+    const path = tempFile()
+    const fd = openSync(path, 'wx')
+    // 'abc' fills a batch and is written at once, so the empty chunk would be a batch of its own.
+    const writer = new BatchedFileWriter(fd, 3)
+    const finished = new Promise((resolve, reject) => writer.once('finish', resolve).once('error', reject))
+    writer.write(Buffer.from('abc'))
+    writer.end(Buffer.alloc(0))
+    await finished
+    closeSync(fd)
+    expect(readFileSync(path, 'utf8')).toBe('abc')
+  })
+
+  it('writes what a stalled sender left in a partly filled batch after a moment, without waiting for the rest', async () => {
+    const path = tempFile()
+    const fd = openSync(path, 'wx')
+    const writer = new BatchedFileWriter(fd, 512 * 1024)
+    writer.write(randomBytes(1000))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(fstatSync(fd).size).toBe(1000)
+    expect(writer.bytesWritten).toBe(1000)
+    const finished = new Promise((resolve, reject) => writer.once('finish', resolve).once('error', reject))
+    writer.end(randomBytes(24))
+    await finished
+    expect(fstatSync(fd).size).toBe(1024)
     closeSync(fd)
   })
 })

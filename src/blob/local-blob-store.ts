@@ -95,8 +95,11 @@ export class LocalBlobStore implements BlobStore {
       throw isNoSpace(error) ? new BlobStorageFullError(error) : error
     })
     let path = tempPath
+    const file = new BatchedFileWriter(fd, WRITE_BATCH_BYTES)
+    // A failed upload rejects as soon as the body fails, perhaps with a write still in flight: the
+    // descriptor is closed only once the writer has let go of it, so no late write lands in a reused one.
+    const released = new Promise<void>((resolve) => file.once('close', resolve))
     try {
-      const file = new BatchedFileWriter(fd, WRITE_BATCH_BYTES)
       await pipe(body, file)
       // open()'s mode is masked by the umask; a chmod is a journaled metadata write, so only when needed.
       if (this.umaskNarrowsFileMode) await fchmodFd(fd, FILE_MODE)
@@ -113,6 +116,8 @@ export class LocalBlobStore implements BlobStore {
       await unlink(path).catch(() => {})
       throw isNoSpace(error) ? new BlobStorageFullError(error) : error
     } finally {
+      file.destroy()
+      await released
       await closeFd(fd).catch(() => {})
     }
   }

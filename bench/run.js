@@ -96,7 +96,10 @@ const DEFAULT_VARIANTS = '[{"name":"baseline-fsync","kind":"baseline","env":{"BA
 const START_NODE_ARGS = (() => {
   const start = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start.split(/\s+/)
   if (start[0] !== 'node') throw new Error(`package.json's start script should run node: ${start.join(' ')}`)
-  return start.slice(1).filter((word, index, words) => word.startsWith('--') && words.slice(0, index).every((w) => w.startsWith('--')))
+  // The flags are the words between `node` and the script.
+  const script = start.findIndex((word, index) => index > 0 && !word.startsWith('--'))
+  if (script < 0) throw new Error(`package.json's start script names no script: ${start.join(' ')}`)
+  return start.slice(1, script)
 })()
 const SPECS = [
   {

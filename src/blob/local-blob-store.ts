@@ -18,6 +18,7 @@ import {
 } from './blob-store.js'
 import { pipe } from '../pipe.js'
 import { BatchedFileWriter } from './batched-file-writer.js'
+import { OpenFileCache } from './open-file-cache.js'
 import { resolveInside } from './secure-path.js'
 
 const FILE_MODE = 0o640
@@ -26,6 +27,9 @@ const DIR_MODE = 0o750
 const READ_CHUNK_BYTES = 512 * 1024
 /** Uploads are written to disk this much at a time rather than chunk by chunk (see BatchedFileWriter). */
 const WRITE_BATCH_BYTES = 512 * 1024
+/** Blobs read in one go keep their descriptor open this long, at most this many (see OpenFileCache). */
+const OPEN_FILE_MAX_AGE_MS = 10_000
+const OPEN_FILES_KEPT = 256
 
 export interface LocalBlobStoreOptions {
   /** Blobs live in `<rootDir>/blobs`, in-progress writes in `<rootDir>/tmp` (same filesystem, so rename is atomic). */
@@ -67,6 +71,7 @@ export class LocalBlobStore implements BlobStore {
   private static readonly FREE_SPACE_READING_MS = 1000
   private freeSpace: { bytes: number; readAtMs: number } | undefined
   private writtenSinceReading = 0
+  private readonly openFiles = new OpenFileCache({ maxFiles: OPEN_FILES_KEPT, maxAgeMs: OPEN_FILE_MAX_AGE_MS })
 
   private constructor(
     private readonly rootDir: string,
@@ -107,6 +112,7 @@ export class LocalBlobStore implements BlobStore {
       // Complete before it is renamed, so readers see all of it or nothing; durable before put returns.
       const changedDirs = await this.renameIntoPlace(tempPath, finalPath)
       path = finalPath
+      this.openFiles.forget(finalPath)
       // Syncing after the rename lets one journal commit cover the data, the inode and the new name (ext4).
       await fdatasyncFd(fd)
       for (const dir of changedDirs) await this.syncDir(dir)
@@ -114,6 +120,7 @@ export class LocalBlobStore implements BlobStore {
       return { key, sizeBytes: file.bytesWritten, modifiedAt: new Date() }
     } catch (error) {
       await unlink(path).catch(() => {})
+      if (path === finalPath) this.openFiles.forget(finalPath)
       throw isNoSpace(error) ? new BlobStorageFullError(error) : error
     } finally {
       file.destroy()
@@ -145,25 +152,20 @@ export class LocalBlobStore implements BlobStore {
 
   async readBuffer(key: string, range: ByteRange): Promise<Buffer> {
     const path = resolveInside(this.blobsDir, key)
-    const fd = await openFd(path, 'r').catch((error: unknown) => {
-      throw isMissing(error) ? new BlobNotFoundError(key) : error
-    })
-    try {
+    return this.openFiles.use(path, async (fd) => {
       const length = range.end - range.start + 1
       const buffer = Buffer.allocUnsafe(length)
       let filled = 0
       while (filled < length) {
-        const { bytesRead } = await readFd(fd, buffer, filled, length - filled, range.start + filled).catch((error: unknown) => {
-          // A shard folder opens like a file and fails on read: it is not a blob.
-          throw (error as NodeJS.ErrnoException).code === 'EISDIR' ? new BlobNotFoundError(key) : error
-        })
+        const { bytesRead } = await readFd(fd, buffer, filled, length - filled, range.start + filled)
         if (bytesRead === 0) throw new Error(`Blob ${key} ends before byte ${range.end}`)
         filled += bytesRead
       }
       return buffer
-    } finally {
-      await closeFd(fd).catch(() => {})
-    }
+    }).catch((error: unknown) => {
+      // A shard folder opens like a file and fails on read: it is not a blob.
+      throw isMissing(error) || (error as NodeJS.ErrnoException).code === 'EISDIR' ? new BlobNotFoundError(key) : error
+    })
   }
 
   async head(key: string): Promise<BlobInfo | undefined> {
@@ -177,11 +179,17 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async delete(key: string): Promise<void> {
-    await unlink(resolveInside(this.blobsDir, key)).catch((error: unknown) => {
-      // A shard folder is not a blob: deleting it as one is a no-op, like a missing key.
-      const code = (error as NodeJS.ErrnoException).code
-      if (!isMissing(error) && code !== 'EISDIR' && code !== 'EPERM') throw error
-    })
+    const path = resolveInside(this.blobsDir, key)
+    try {
+      await unlink(path).catch((error: unknown) => {
+        // A shard folder is not a blob: deleting it as one is a no-op, like a missing key.
+        const code = (error as NodeJS.ErrnoException).code
+        if (!isMissing(error) && code !== 'EISDIR' && code !== 'EPERM') throw error
+      })
+    } finally {
+      // After the unlink, so that a read opening the blob meanwhile does not keep it readable.
+      this.openFiles.forget(path)
+    }
   }
 
   async *list(prefix: string): AsyncIterable<BlobInfo> {
@@ -235,7 +243,9 @@ export class LocalBlobStore implements BlobStore {
     await chmod(absolute, info.isDirectory() ? DIR_MODE : FILE_MODE)
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.openFiles.close()
+  }
 
   private async *walkModes(dir: string): AsyncIterable<WrongMode> {
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => [] as Dirent[])

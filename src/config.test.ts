@@ -416,7 +416,12 @@ describe('the deploy/ files', () => {
     }
     // The service runs node as `npm start` does (the bench measures it that way).
     const { scripts } = JSON.parse(await readFile(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { scripts: { start: string } }
-    const nodeFlags = (command: string) => command.split(/\s+/).filter((word) => word.startsWith('--'))
+    // Node's own flags: the words between the node binary and the script (the command's options come after it).
+    const nodeFlags = (command: string) => {
+      const words = command.trim().split(/\s+/)
+      const script = words.findIndex((word) => word.endsWith('.js'))
+      return words.slice(1, script < 0 ? words.length : script)
+    }
     const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1] ?? ''
     expect(nodeFlags(execStart)).toEqual(nodeFlags(scripts.start))
     expect(nodeFlags(scripts.start)).not.toEqual([])

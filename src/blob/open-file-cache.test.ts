@@ -1,32 +1,18 @@
 import { read as readCallback } from 'node:fs'
-import { mkdtemp, readdir, readlink, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { descriptorsOn, expectDescriptors } from '../../test/helpers/descriptors.js'
 import { OpenFileCache } from './open-file-cache.js'
 
 const readFd = promisify(readCallback)
-
-/** How many of this process's descriptors are open on `path` (Linux). */
-async function descriptorsOn(path: string): Promise<number> {
-  let count = 0
-  for (const fd of await readdir('/proc/self/fd')) {
-    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '')
-    if (target === path || target === `${path} (deleted)`) count += 1
-  }
-  return count
-}
 
 async function readAll(fd: number): Promise<string> {
   const buffer = Buffer.alloc(64)
   const { bytesRead } = await readFd(fd, buffer, 0, buffer.length, 0)
   return buffer.subarray(0, bytesRead).toString()
-}
-
-/** Descriptors are closed in the background; this waits until the count is as expected. */
-async function expectDescriptors(paths: string[], expected: number[]): Promise<void> {
-  await vi.waitFor(async () => expect(await Promise.all(paths.map(descriptorsOn))).toEqual(expected), { timeout: 5000, interval: 10 })
 }
 
 describe('OpenFileCache', () => {

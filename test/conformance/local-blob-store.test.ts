@@ -1,9 +1,10 @@
-import { mkdtemp, readdir, readlink, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { BlobNotFoundError } from '../../src/blob/blob-store.js'
 import { LocalBlobStore } from '../../src/blob/local-blob-store.js'
+import { descriptorsOn, expectDescriptors } from '../helpers/descriptors.js'
 import { bodyOf, describeBlobStore, failingBody } from './blob-store.js'
 
 async function makeRoot(): Promise<string> {
@@ -101,26 +102,15 @@ describe('LocalBlobStore on disk', () => {
   })
 
   describe('descriptors kept open for blobs read in one go', () => {
-    /** How many of this process's descriptors are open on the blob at `key` (Linux). */
-    async function descriptorsOn(key: string): Promise<number> {
-      const path = join(rootDir, 'blobs', key)
-      let count = 0
-      for (const fd of await readdir('/proc/self/fd')) {
-        const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '')
-        if (target === path || target === `${path} (deleted)`) count += 1
-      }
-      return count
-    }
-    const settle = () => new Promise((resolve) => setTimeout(resolve, 20))
+    const blobPath = (key: string) => join(rootDir, 'blobs', key)
     const whole = { start: 0, end: 4 }
 
     it('a blob read again and again uses one descriptor, and close() releases it', async () => {
       await store.put('ab/cd/hot', bodyOf(Buffer.from('hot!!')))
       for (let i = 0; i < 10; i++) expect((await store.readBuffer('ab/cd/hot', whole)).toString()).toBe('hot!!')
-      expect(await descriptorsOn('ab/cd/hot')).toBe(1)
+      expect(await descriptorsOn(blobPath('ab/cd/hot'))).toBe(1)
       await store.close()
-      await settle()
-      expect(await descriptorsOn('ab/cd/hot')).toBe(0)
+      await expectDescriptors([blobPath('ab/cd/hot')], [0])
     })
 
     it('a deleted blob is not found at once, and its descriptor is closed', async () => {
@@ -128,8 +118,7 @@ describe('LocalBlobStore on disk', () => {
       expect((await store.readBuffer('ab/cd/gone', whole)).toString()).toBe('gone!')
       await store.delete('ab/cd/gone')
       await expect(store.readBuffer('ab/cd/gone', whole)).rejects.toBeInstanceOf(BlobNotFoundError)
-      await settle()
-      expect(await descriptorsOn('ab/cd/gone')).toBe(0)
+      await expectDescriptors([blobPath('ab/cd/gone')], [0])
     })
 
     it('a blob put again under the same key is read with its new bytes', async () => {

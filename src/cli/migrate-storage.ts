@@ -34,7 +34,10 @@ export async function migrateStorageCommand(args: string[]): Promise<number> {
     else {
       console.log(
         `Done: ${report.copiedFiles} files copied (${report.copiedBytes} bytes), ${report.skippedFiles} already there, ` +
-          `${report.copiedTokens} tokens and ${report.copiedKeys} API keys copied, ${report.failures.length} failed.`,
+          `${report.failures.length} failed; copied ${report.copiedTokens} tokens, ${report.copiedKeys} API keys, ` +
+          `${report.copiedRetentionPolicies} retention policies, ${report.copiedGrants} grants, ` +
+          `${report.copiedConversations} conversations (${report.copiedMessages} messages), ${report.copiedAuditEntries} audit entries; ` +
+          `${report.carriedRevocations} revocations carried.`,
       )
       for (const failure of report.failures) console.error(`  ${failure.fileId}: ${failure.reason}`)
     }

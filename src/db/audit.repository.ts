@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely'
+import type { Insertable, Kysely, Selectable } from 'kysely'
 import type { AuditLogTable, Database } from './database.js'
 import type { AuditEntry, AuditQuery, AuditRepository } from './metadata-store.js'
 
@@ -17,25 +17,26 @@ function auditRowToEntry(row: Selectable<AuditLogTable>): AuditEntry {
   }
 }
 
+function entryToRow(entry: AuditEntry): Insertable<AuditLogTable> {
+  return {
+    id: entry.id,
+    at: entry.at.getTime(),
+    key_id: entry.keyId ?? null,
+    user_id: entry.userId ?? null,
+    action: entry.action,
+    file_id: entry.fileId ?? null,
+    file_owner: entry.fileOwner ?? null,
+    ip: entry.ip ?? null,
+    outcome: entry.outcome,
+    detail: entry.detail ?? null,
+  }
+}
+
 export class KyselyAuditRepository implements AuditRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async insert(entry: AuditEntry): Promise<void> {
-    await this.db
-      .insertInto('audit_log')
-      .values({
-        id: entry.id,
-        at: entry.at.getTime(),
-        key_id: entry.keyId ?? null,
-        user_id: entry.userId ?? null,
-        action: entry.action,
-        file_id: entry.fileId ?? null,
-        file_owner: entry.fileOwner ?? null,
-        ip: entry.ip ?? null,
-        outcome: entry.outcome,
-        detail: entry.detail ?? null,
-      })
-      .execute()
+    await this.db.insertInto('audit_log').values(entryToRow(entry)).execute()
   }
 
   async list(query: AuditQuery): Promise<AuditEntry[]> {
@@ -50,5 +51,23 @@ export class KyselyAuditRepository implements AuditRepository {
   async purgeBefore(before: Date): Promise<number> {
     const result = await this.db.deleteFrom('audit_log').where('at', '<', before.getTime()).executeTakeFirst()
     return Number(result.numDeletedRows)
+  }
+
+  async listAfter(options: { after?: { atMs: number; id: string }; limit: number }): Promise<AuditEntry[]> {
+    let select = this.db.selectFrom('audit_log').selectAll()
+    const after = options.after
+    if (after) select = select.where((eb) => eb.or([eb('at', '>', after.atMs), eb.and([eb('at', '=', after.atMs), eb('id', '>', after.id)])]))
+    const rows = await select.orderBy('at').orderBy('id').limit(options.limit).execute()
+    return rows.map(auditRowToEntry)
+  }
+
+  async importMissing(entries: readonly AuditEntry[]): Promise<number> {
+    if (entries.length === 0) return 0
+    const result = await this.db
+      .insertInto('audit_log')
+      .values(entries.map(entryToRow))
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst()
+    return Number(result.numInsertedOrUpdatedRows ?? 0)
   }
 }

@@ -4,6 +4,7 @@ import type {
   ChatMessageRecord,
   ChatRole,
   ConversationAttachmentRecord,
+  ConversationExport,
   ConversationRecord,
   ConversationRepository,
   NewConversationAttachment,
@@ -23,6 +24,9 @@ function conversationRowToRecord(row: Selectable<ConversationsTable>): Conversat
 function messageRowToRecord(row: Pick<Selectable<ChatMessagesTable>, 'seq' | 'role' | 'content' | 'created_at'>): ChatMessageRecord {
   return { seq: Number(row.seq), role: row.role, content: row.content, createdAt: new Date(Number(row.created_at)) }
 }
+
+/** Rows per INSERT when importing: well inside both databases' limits on bound parameters. */
+const IMPORT_BATCH = 200
 
 export class KyselyConversationRepository implements ConversationRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -114,6 +118,102 @@ export class KyselyConversationRepository implements ConversationRepository {
   async remove(id: string, userId: string): Promise<boolean> {
     const result = await this.db.deleteFrom('conversations').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst()
     return Number(result.numDeletedRows) > 0
+  }
+
+  async exportPage(options: { afterId?: string; limit: number }): Promise<ConversationExport[]> {
+    let select = this.db.selectFrom('conversations').selectAll()
+    if (options.afterId !== undefined) select = select.where('id', '>', options.afterId)
+    const rows = await select.orderBy('id').limit(options.limit).execute()
+    const exported: ConversationExport[] = []
+    for (const row of rows) {
+      const conversation = conversationRowToRecord(row)
+      // Up to the count read with the row: a turn recorded meanwhile is left whole for the next export.
+      const messages = await this.db
+        .selectFrom('chat_messages')
+        .select(['seq', 'role', 'content', 'created_at'])
+        .where('conversation_id', '=', conversation.id)
+        .where('seq', '<=', conversation.messageCount)
+        .orderBy('seq')
+        .execute()
+      const attachments = await this.db
+        .selectFrom('conversation_attachments')
+        .select(['file_id', 'original_name', 'kind', 'size_bytes', 'added_at'])
+        .where('conversation_id', '=', conversation.id)
+        .orderBy('added_at')
+        .orderBy('file_id')
+        .execute()
+      exported.push({
+        conversation,
+        messages: messages.map(messageRowToRecord),
+        attachments: attachments.map((a) => ({
+          fileId: a.file_id,
+          originalName: a.original_name,
+          kind: a.kind,
+          sizeBytes: Number(a.size_bytes),
+          addedAt: new Date(Number(a.added_at)),
+        })),
+      })
+    }
+    return exported
+  }
+
+  async import({ conversation, messages, attachments }: ConversationExport): Promise<{ created: boolean; messages: number }> {
+    return this.db.transaction().execute(async (trx) => {
+      const existing = await trx.selectFrom('conversations').select(['message_count', 'updated_at']).where('id', '=', conversation.id).executeTakeFirst()
+      if (!existing) {
+        await trx
+          .insertInto('conversations')
+          .values({
+            id: conversation.id,
+            user_id: conversation.userId,
+            title: conversation.title,
+            message_count: conversation.messageCount,
+            created_at: conversation.createdAt.getTime(),
+            updated_at: conversation.updatedAt.getTime(),
+          })
+          .execute()
+      } else if (conversation.messageCount > Number(existing.message_count)) {
+        await trx
+          .updateTable('conversations')
+          .set({ message_count: conversation.messageCount, updated_at: Math.max(conversation.updatedAt.getTime(), Number(existing.updated_at)) })
+          .where('id', '=', conversation.id)
+          .execute()
+      }
+      let added = 0
+      for (let start = 0; start < messages.length; start += IMPORT_BATCH) {
+        const result = await trx
+          .insertInto('chat_messages')
+          .values(
+            messages.slice(start, start + IMPORT_BATCH).map((m) => ({
+              conversation_id: conversation.id,
+              seq: m.seq,
+              role: m.role,
+              content: m.content,
+              created_at: m.createdAt.getTime(),
+            })),
+          )
+          .onConflict((oc) => oc.columns(['conversation_id', 'seq']).doNothing())
+          .executeTakeFirst()
+        added += Number(result.numInsertedOrUpdatedRows ?? 0)
+      }
+      for (let start = 0; start < attachments.length; start += IMPORT_BATCH) {
+        await trx
+          .insertInto('conversation_attachments')
+          .values(
+            attachments.slice(start, start + IMPORT_BATCH).map((a) => ({
+              conversation_id: conversation.id,
+              file_id: a.fileId,
+              original_name: a.originalName,
+              kind: a.kind,
+              size_bytes: a.sizeBytes,
+              added_at: a.addedAt.getTime(),
+            })),
+          )
+          .onConflict((oc) => oc.columns(['conversation_id', 'file_id']).doNothing())
+          .execute()
+      }
+      return { created: !existing, messages: added }
+    })
   }
 }
 

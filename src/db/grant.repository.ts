@@ -67,4 +67,49 @@ export class KyselyGrantRepository implements GrantRepository {
       .executeTakeFirst()
     return Number(result.numUpdatedRows) > 0
   }
+
+  async listAll(options: { afterId?: string; limit: number }): Promise<GrantRecord[]> {
+    let select = this.db.selectFrom('file_grants').selectAll()
+    if (options.afterId !== undefined) select = select.where('id', '>', options.afterId)
+    const rows = await select.orderBy('id').limit(options.limit).execute()
+    return rows.map(grantRowToRecord)
+  }
+
+  async import(grant: GrantRecord): Promise<'copied' | 'revoked' | 'unchanged' | 'skipped'> {
+    const existing = await this.db.selectFrom('file_grants').select('revoked_at').where('id', '=', grant.id).executeTakeFirst()
+    if (existing) {
+      if (existing.revoked_at !== null || grant.revokedAt === undefined) return 'unchanged'
+      // Revoked at the source since the last copy: the copy must not go on granting.
+      const revoked = await this.db
+        .updateTable('file_grants')
+        .set({ revoked_at: grant.revokedAt.getTime() })
+        .where('id', '=', grant.id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst()
+      return Number(revoked.numUpdatedRows) > 0 ? 'revoked' : 'unchanged'
+    }
+    // One statement: the grant goes in only with its file and key, whatever happens to them meanwhile.
+    const inserted = await this.db
+      .insertInto('file_grants')
+      .columns(['id', 'file_id', 'key_id', 'granted_by', 'created_at', 'expires_at', 'revoked_at'])
+      .expression((eb) =>
+        eb
+          .selectFrom('files')
+          .innerJoin('api_keys', (join) => join.onTrue())
+          .select([
+            eb.val(grant.id).as('id'),
+            'files.id as file_id',
+            'api_keys.id as key_id',
+            eb.val(grant.grantedBy).as('granted_by'),
+            eb.val(grant.createdAt.getTime()).as('created_at'),
+            eb.val(grant.expiresAt.getTime()).as('expires_at'),
+            eb.val(grant.revokedAt?.getTime() ?? null).as('revoked_at'),
+          ])
+          .where('files.id', '=', grant.fileId)
+          .where('api_keys.id', '=', grant.keyId),
+      )
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst()
+    return Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 ? 'copied' : 'skipped'
+  }
 }

@@ -248,6 +248,21 @@ export interface ConversationRepository {
   list(userId: string, options: { limit: number; before?: { updatedAtMs: number; id: string } }): Promise<ConversationRecord[]>
   /** Removes the conversation with its messages and attachments; false when the user has none by that id. */
   remove(id: string, userId: string): Promise<boolean>
+  /** Every user's conversations in id order after `afterId`, each whole, for copying to another store. */
+  exportPage(options: { afterId?: string; limit: number }): Promise<ConversationExport[]>
+  /**
+   * Adds an exported conversation in one transaction: the conversation if missing, and the messages
+   * and attachments it lacks (a later export of a conversation that went on carries its new turns).
+   * Returns how many messages it added, and whether it created the conversation.
+   */
+  import(conversation: ConversationExport): Promise<{ created: boolean; messages: number }>
+}
+
+/** A conversation with everything it holds; its messages are exactly those up to `messageCount`. */
+export interface ConversationExport {
+  readonly conversation: ConversationRecord
+  readonly messages: readonly ChatMessageRecord[]
+  readonly attachments: ReadonlyArray<Omit<ConversationAttachmentRecord, 'available'>>
 }
 
 /** A blob made from a file (a thumbnail). `sha256` and `sizeBytes` are undefined until it is completely written. */
@@ -376,6 +391,13 @@ export interface GrantRepository {
   listForFile(fileId: string): Promise<GrantRecord[]>
   /** Revokes one grant of this file; false when it had none unrevoked by that id. */
   revoke(id: string, fileId: string, at: Date): Promise<boolean>
+  /** Every grant in id order after `afterId`, for copying to another store. */
+  listAll(options: { afterId?: string; limit: number }): Promise<GrantRecord[]>
+  /**
+   * Adds a grant copied from another store, or its revocation to the copy made before it was revoked.
+   * `skipped` when this store lacks its file or key, `unchanged` when it already holds it as it is.
+   */
+  import(grant: GrantRecord): Promise<'copied' | 'revoked' | 'unchanged' | 'skipped'>
 }
 
 export interface AuditEntry {
@@ -410,6 +432,10 @@ export interface AuditRepository {
   list(query: AuditQuery): Promise<AuditEntry[]>
   /** Removes entries older than `before`; returns how many. */
   purgeBefore(before: Date): Promise<number>
+  /** Oldest first, after the cursor, for copying to another store. */
+  listAfter(options: { after?: { atMs: number; id: string }; limit: number }): Promise<AuditEntry[]>
+  /** Adds the entries this store lacks (by id); returns how many it added. */
+  importMissing(entries: readonly AuditEntry[]): Promise<number>
 }
 
 export interface RateLimitRepository {
@@ -512,6 +538,8 @@ export interface RetentionRepository {
   /** Back to the global retention; false when the user had no policy of their own. */
   clearPolicy(userId: string): Promise<boolean>
   getPolicy(userId: string): Promise<RetentionPolicy | undefined>
+  /** Every user's own policy, by user id. */
+  listPolicies(): Promise<RetentionPolicy[]>
   /**
    * Ready, unpinned files whose age at `now` exceeds their owner's retention, or `defaultRetentionMs`
    * for owners without one (undefined: those never expire); in id order after `afterId`.

@@ -1,7 +1,11 @@
-import type { Kysely } from 'kysely'
-import type { Database } from './database.js'
+import type { Kysely, Selectable } from 'kysely'
+import type { Database, RetentionPoliciesTable } from './database.js'
 import { fileRowToStoredFile } from './file.repository.js'
 import type { FileTotals, RetentionPolicy, RetentionRepository, StoredFile } from './metadata-store.js'
+
+function policyRowToRecord(row: Selectable<RetentionPoliciesTable>): RetentionPolicy {
+  return { userId: row.user_id, retentionMs: row.retention_ms === null ? undefined : Number(row.retention_ms), updatedAt: new Date(Number(row.updated_at)) }
+}
 
 export class KyselyRetentionRepository implements RetentionRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -21,13 +25,12 @@ export class KyselyRetentionRepository implements RetentionRepository {
 
   async getPolicy(userId: string): Promise<RetentionPolicy | undefined> {
     const row = await this.db.selectFrom('retention_policies').selectAll().where('user_id', '=', userId).executeTakeFirst()
-    return (
-      row && {
-        userId: row.user_id,
-        retentionMs: row.retention_ms === null ? undefined : Number(row.retention_ms),
-        updatedAt: new Date(Number(row.updated_at)),
-      }
-    )
+    return row && policyRowToRecord(row)
+  }
+
+  async listPolicies(): Promise<RetentionPolicy[]> {
+    const rows = await this.db.selectFrom('retention_policies').selectAll().orderBy('user_id').execute()
+    return rows.map(policyRowToRecord)
   }
 
   async findExpired(options: { now: Date; defaultRetentionMs: number | undefined; afterId?: string; limit: number }): Promise<StoredFile[]> {

@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { QuotaExceededError, type ApiKeyRecord, type ExtractionOutcome, type MetadataStore, type NewPendingFile, type StoredFile, type TokenRecord } from '../../src/db/metadata-store.js'
+import { QuotaExceededError, type ApiKeyRecord, type ExtractionOutcome, type GrantRecord, type MetadataStore, type NewPendingFile, type StoredFile, type TokenRecord } from '../../src/db/metadata-store.js'
 import type { EnqueueOptions, JobQueue } from '../../src/jobs/job-queue.js'
 
 /** What a conformance run needs from an adapter: a fresh, migrated, empty store and a way to throw it away. */
@@ -364,6 +364,10 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         expect(ids(await store.retention.findExpired({ now: NOW, defaultRetentionMs: undefined, limit: 100 }))).toEqual([bobOld.id])
         expect(await store.retention.getPolicy('carol')).toEqual({ userId: 'carol', retentionMs: undefined, updatedAt: NOW })
         expect(await store.retention.getPolicy('bob')).toMatchObject({ retentionMs: 90 * DAY })
+        expect(await store.retention.listPolicies()).toEqual([
+          { userId: 'bob', retentionMs: 90 * DAY, updatedAt: NOW },
+          { userId: 'carol', retentionMs: undefined, updatedAt: NOW },
+        ])
         expect(await store.retention.clearPolicy('bob')).toBe(true)
         expect(await store.retention.clearPolicy('bob')).toBe(false)
         expect(ids(await store.retention.findExpired({ ...query, limit: 100 }))).toEqual([old.id, bobOld.id, bobWithin.id].sort())
@@ -687,6 +691,39 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         expect(everyone.map((f) => f.userId)).toEqual(['bob', 'alice', 'alice', 'key:k'])
       })
 
+      it('listAll pages every grant by id; import copies one only with its file and key, and carries a later revocation', async () => {
+        const key = apiKey()
+        await store.apiKeys.insert(key)
+        const file = await ready()
+        const grant = (overrides: Partial<GrantRecord> = {}): GrantRecord => ({
+          id: newId(),
+          fileId: file.id,
+          keyId: key.id,
+          grantedBy: 'alice',
+          createdAt: new Date(T0),
+          expiresAt: new Date(T0 + 10_000),
+          revokedAt: undefined,
+          ...overrides,
+        })
+        const grants = [grant(), grant(), grant({ revokedAt: new Date(T0 + 5) })]
+        for (const g of grants) await store.grants.insert(g)
+        const byId = [...grants].sort((a, b) => a.id.localeCompare(b.id))
+        expect(await store.grants.listAll({ limit: 10 })).toEqual(byId)
+        expect(await store.grants.listAll({ afterId: byId[0]!.id, limit: 1 })).toEqual([byId[1]])
+
+        const copied = grant()
+        expect(await store.grants.import(copied)).toBe('copied')
+        expect(await store.grants.import(copied)).toBe('unchanged')
+        expect(await store.grants.findActive(key.id, file.id, new Date(T0 + 1))).toBeDefined()
+        expect(await store.grants.import({ ...copied, revokedAt: new Date(T0 + 7) })).toBe('revoked')
+        expect(await store.grants.import({ ...copied, revokedAt: new Date(T0 + 8) })).toBe('unchanged')
+        expect((await store.grants.listForFile(file.id)).find((g) => g.id === copied.id)).toEqual({ ...copied, revokedAt: new Date(T0 + 7) })
+        // A grant whose file or key this store lacks is left out, not half recorded.
+        expect(await store.grants.import(grant({ fileId: newId() }))).toBe('skipped')
+        expect(await store.grants.import(grant({ keyId: 'f'.repeat(16) }))).toBe('skipped')
+        expect(await store.grants.listAll({ limit: 10 })).toHaveLength(4)
+      })
+
       it('a file removed takes its grants with it', async () => {
         const key = apiKey()
         await store.apiKeys.insert(key)
@@ -725,6 +762,31 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         expect(await store.audit.list({ since: new Date(T0 + 2), limit: 10 })).toEqual([e4, e3])
         expect(await store.audit.purgeBefore(new Date(T0 + 2))).toBe(2)
         expect(await store.audit.list({ limit: 10 })).toEqual([e4, e3])
+      })
+
+      it('listAfter pages oldest first (ties by id); importMissing adds only the entries it lacks', async () => {
+        const entry = (at: number) => ({
+          id: newId(),
+          at: new Date(at),
+          keyId: undefined,
+          userId: 'alice',
+          action: 'grant.create',
+          fileId: undefined,
+          fileOwner: undefined,
+          ip: undefined,
+          outcome: 'allowed' as const,
+          detail: 'for 1h',
+        })
+        const tied = [entry(T0 + 1), entry(T0 + 1)].sort((a, b) => a.id.localeCompare(b.id))
+        const entries = [entry(T0 + 2), ...tied, entry(T0)]
+        expect(await store.audit.importMissing(entries)).toBe(4)
+        expect(await store.audit.importMissing([...entries, entry(T0 + 3)])).toBe(1)
+        expect(await store.audit.importMissing([])).toBe(0)
+        const oldest = await store.audit.listAfter({ limit: 2 })
+        expect(oldest).toEqual([entries[3], tied[0]])
+        const next = await store.audit.listAfter({ after: { atMs: T0 + 1, id: tied[0]!.id }, limit: 2 })
+        expect(next).toEqual([tied[1], entries[0]])
+        expect(await store.audit.listAfter({ after: { atMs: T0 + 2, id: entries[0]!.id }, limit: 10 })).toHaveLength(1)
       })
     })
 
@@ -1015,6 +1077,38 @@ export function describeMetadataStore(name: string, factory: () => Promise<Metad
         await store.files.remove(first.id)
         expect((await store.conversations.attachments(id)).map((a) => [a.fileId, a.available])).toEqual([[first.id, false], [second.id, true]])
         expect((await store.conversations.messages(id, { limit: 10 })).length).toBe(4)
+      })
+
+      it('exports conversations whole, in id order, and imports them again, adding only what is missing', async () => {
+        const file = await ready({ originalName: 'a.png', kind: 'png', sizeBytes: 10 })
+        const id = newId()
+        await store.conversations.recordTurn(id, { create: { userId: 'alice', title: 'first' }, attachments: [attachment(file)], messages: turn(1), at: new Date(T0) })
+        await store.conversations.recordTurn(id, { attachments: [], messages: turn(2), at: new Date(T0 + 10) })
+        const other = newId()
+        await store.conversations.recordTurn(other, { create: { userId: 'bob', title: 'bob' }, attachments: [], messages: turn(1), at: new Date(T0) })
+        const [early] = (await store.conversations.exportPage({ limit: 10 })).filter((c) => c.conversation.id === id)
+        expect(early).toEqual({
+          conversation: { id, userId: 'alice', title: 'first', messageCount: 4, createdAt: new Date(T0), updatedAt: new Date(T0 + 10) },
+          messages: await store.conversations.messages(id, { limit: 10 }),
+          attachments: [{ fileId: file.id, originalName: 'a.png', kind: 'png', sizeBytes: 10, addedAt: new Date(T0) }],
+        })
+        const ids = [id, other].sort()
+        expect((await store.conversations.exportPage({ afterId: ids[0]!, limit: 10 })).map((c) => c.conversation.id)).toEqual([ids[1]])
+        await store.conversations.recordTurn(id, { attachments: [], messages: turn(3), at: new Date(T0 + 20) })
+        const [later] = (await store.conversations.exportPage({ limit: 10 })).filter((c) => c.conversation.id === id)
+
+        // As at a target that has not seen it yet, then one that saw the earlier export.
+        await store.conversations.remove(id, 'alice')
+        expect(await store.conversations.import(early!)).toEqual({ created: true, messages: 4 })
+        expect(await store.conversations.import(early!)).toEqual({ created: false, messages: 0 })
+        expect(await store.conversations.find(id, 'alice')).toEqual(early!.conversation)
+        expect(await store.conversations.import(later!)).toEqual({ created: false, messages: 2 })
+        expect(await store.conversations.find(id, 'alice')).toMatchObject({ messageCount: 6, updatedAt: new Date(T0 + 20) })
+        expect(await store.conversations.messages(id, { limit: 10 })).toEqual(later!.messages)
+        expect(await store.conversations.attachments(id)).toEqual([{ ...later!.attachments[0], available: true }])
+        // Turns after the import number on from it.
+        await store.conversations.recordTurn(id, { attachments: [], messages: turn(4), at: new Date(T0 + 30) })
+        expect((await store.conversations.messages(id, { limit: 2 })).map((m) => m.seq)).toEqual([7, 8])
       })
 
       it('lists a user\'s conversations most recently updated first, by cursor, and removes one with all it holds', async () => {

@@ -27,6 +27,19 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
   const uploaded: Array<{ user: string; file_id: string; sha256: string; name: string }> = []
   let signedUrlPath: string
   let apiKey: string
+  const conversationId = 'c0'.repeat(16)
+  const grantIds: string[] = []
+  const attachment = () => ({ fileId: uploaded[0]!.file_id, originalName: '报告.pdf', kind: 'pdf', sizeBytes: 1000 })
+
+  /** Runs the source's server again for more use between migrations. */
+  async function useSource(work: (cabinet: Awaited<ReturnType<typeof startTestServer>>) => Promise<void>): Promise<void> {
+    const cabinet = await startTestServer({}, source)
+    try {
+      await work(cabinet)
+    } finally {
+      await cabinet.stop()
+    }
+  }
 
   beforeAll(async () => {
     source = await openTestBackend('embedded')
@@ -54,6 +67,29 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
       apiKey = (await cabinet.server.services.keys.issue({ name: 'openclaw', scopes: ['files:read'] })).key
       await cabinet.server.services.quotas.setLimits('alice', { maxFiles: 50 })
       await cabinet.server.services.metadata.users.signInWechat({ appId: 'wxapp', openid: 'o-alice', unionid: undefined }, 'wx-0123456789abcdef', new Date())
+      // Alice's files never expire, whatever the global retention.
+      await cabinet.server.services.metadata.retention.setPolicy('alice', null, new Date())
+      tokens.carol = await cabinet.token('carol')
+      for (const file of uploaded.slice(0, 2)) {
+        const granted = await fetch(`${cabinet.url}/api/files/${file.file_id}/grants`, {
+          method: 'POST',
+          headers: auth(tokens.alice!, { 'content-type': 'application/json' }),
+          body: JSON.stringify({ key: 'openclaw', ttl: 3600 }),
+        })
+        expect(granted.status).toBe(201)
+        grantIds.push((await granted.json()).grant_id)
+      }
+      expect((await fetch(`${cabinet.url}/api/files/${uploaded[0]!.file_id}`, { headers: auth(apiKey) })).status).toBe(200)
+      const recorded = await cabinet.server.services.metadata.conversations.recordTurn(conversationId, {
+        create: { userId: 'alice', title: 'Summarise 报告' },
+        attachments: [attachment()],
+        messages: [
+          { role: 'user', content: 'Summarise 报告.pdf' },
+          { role: 'assistant', content: '季度 figures, in short.' },
+        ],
+        at: new Date(),
+      })
+      expect(recorded).toBe(true)
     } finally {
       await cabinet.stop()
     }
@@ -65,14 +101,62 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
     await target?.cleanup()
   })
 
-  it('copies every file, verified, and a second run finds nothing left to do', async () => {
+  it('copies every file, verified, with grants, conversations and the audit log, and a second run finds nothing left to do', async () => {
     const first = await runCli(['migrate-storage', '--from', fromFile, '--to', toFile, '--json'], QUIET_SDK)
     expect(first.stderr).toBe('')
     expect(first.code).toBe(0)
-    expect(JSON.parse(first.stdout)).toMatchObject({ copiedFiles: 4, skippedFiles: 0, copiedTokens: 2, copiedKeys: 1, failures: [] })
+    const report = JSON.parse(first.stdout)
+    expect(report).toMatchObject({
+      copiedFiles: 4,
+      skippedFiles: 0,
+      copiedTokens: 3,
+      copiedKeys: 1,
+      copiedRetentionPolicies: 1,
+      copiedGrants: 2,
+      copiedConversations: 1,
+      copiedMessages: 2,
+      carriedRevocations: 0,
+      failures: [],
+    })
+    // Two grants made and one download by the key, at least.
+    expect(report.copiedAuditEntries).toBeGreaterThanOrEqual(3)
 
     const again = await runCli(['migrate-storage', '--from', fromFile, '--to', toFile, '--json'], QUIET_SDK)
-    expect(JSON.parse(again.stdout)).toMatchObject({ copiedFiles: 0, skippedFiles: 4, copiedTokens: 0, copiedKeys: 0, failures: [] })
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      copiedFiles: 0,
+      skippedFiles: 4,
+      copiedTokens: 0,
+      copiedKeys: 0,
+      copiedRetentionPolicies: 0,
+      copiedGrants: 0,
+      copiedConversations: 0,
+      copiedMessages: 0,
+      copiedAuditEntries: 0,
+      carriedRevocations: 0,
+      failures: [],
+    })
+  })
+
+  it('a run after more use of the source carries new turns and revocations', async () => {
+    await useSource(async (cabinet) => {
+      expect(await cabinet.server.services.tokens.revoke(tokens.carol!)).toBe(true)
+      const revoked = await fetch(`${cabinet.url}/api/files/${uploaded[1]!.file_id}/grants/${grantIds[1]}`, { method: 'DELETE', headers: auth(tokens.alice!) })
+      expect(revoked.status).toBeLessThan(300)
+      await cabinet.server.services.metadata.conversations.recordTurn(conversationId, {
+        attachments: [],
+        messages: [
+          { role: 'user', content: 'And the risks?' },
+          { role: 'assistant', content: 'Two, on page 2.' },
+        ],
+        at: new Date(),
+      })
+    })
+    const later = await runCli(['migrate-storage', '--from', fromFile, '--to', toFile, '--json'], QUIET_SDK)
+    expect(later.code).toBe(0)
+    const report = JSON.parse(later.stdout)
+    expect(report).toMatchObject({ copiedFiles: 0, skippedFiles: 4, copiedConversations: 0, copiedMessages: 2, carriedRevocations: 2, failures: [] })
+    // The revocation itself is audited.
+    expect(report.copiedAuditEntries).toBeGreaterThanOrEqual(1)
   })
 
   it('resumes after an interruption: only what is missing is copied again', async () => {
@@ -104,8 +188,30 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
       const aliceBytes = (await (await fetch(`${cabinet.url}/api/files`, { headers: auth(tokens.alice!) })).json()).files.reduce((sum: number, f: { size: number }) => sum + f.size, 0)
       expect(alice).toMatchObject({ usage: { files: 3, bytes: aliceBytes }, quota: { max_files: 50 } })
       expect((await (await fetch(`${cabinet.url}/api/me`, { headers: auth(tokens.bob!) })).json()).usage.files).toBe(1)
-      const links = await (await target.db()).selectFrom('wechat_accounts').select(['openid', 'user_id']).execute()
+      const db = await target.db()
+      const links = await db.selectFrom('wechat_accounts').select(['openid', 'user_id']).execute()
       expect(links).toEqual([{ openid: 'o-alice', user_id: 'wx-0123456789abcdef' }])
+      expect(await db.selectFrom('retention_policies').select(['user_id', 'retention_ms']).execute()).toEqual([{ user_id: 'alice', retention_ms: null }])
+
+      // The agent's grant still holds; the one revoked at the source does not; nor does the revoked token.
+      expect((await fetch(`${cabinet.url}/api/files/${uploaded[0]!.file_id}`, { headers: auth(apiKey) })).status).toBe(200)
+      expect((await fetch(`${cabinet.url}/api/files/${uploaded[1]!.file_id}`, { headers: auth(apiKey) })).status).toBe(404)
+      expect((await fetch(`${cabinet.url}/api/me`, { headers: auth(tokens.carol!) })).status).toBe(401)
+
+      // Alice's conversation, every turn, with its file.
+      const conversation = await (await fetch(`${cabinet.url}/api/chat/conversations/${conversationId}`, { headers: auth(tokens.alice!) })).json()
+      expect(conversation.messages.map((m: { seq: number; content: string }) => [m.seq, m.content])).toEqual([
+        [1, 'Summarise 报告.pdf'],
+        [2, '季度 figures, in short.'],
+        [3, 'And the risks?'],
+        [4, 'Two, on page 2.'],
+      ])
+      expect(conversation.attachments).toMatchObject([{ file_id: uploaded[0]!.file_id, name: '报告.pdf', size: 1000, deleted: false }])
+      expect((await fetch(`${cabinet.url}/api/chat/conversations/${conversationId}`, { headers: auth(tokens.bob!) })).status).toBe(404)
+
+      // The audit log came along, its entries as they were.
+      const actions = (await db.selectFrom('audit_log').select('action').orderBy('at').execute()).map((row) => row.action)
+      expect(actions).toEqual(expect.arrayContaining(['grant.create', 'file.download', 'grant.revoke']))
     } finally {
       await cabinet.stop()
     }

@@ -17,40 +17,82 @@ export interface MigrationReport {
   copiedTokens: number
   /** API keys the target lacked. */
   copiedKeys: number
+  /** Users' own retention policies the target lacked or held older. */
+  copiedRetentionPolicies: number
+  /** Tokens, API keys and grants revoked at the source after an earlier run copied them. */
+  carriedRevocations: number
+  /** Grants of copied files to copied keys. */
+  copiedGrants: number
+  /** Conversations the target lacked, and messages (of new or continued conversations). */
+  copiedConversations: number
+  copiedMessages: number
+  copiedAuditEntries: number
   failures: Array<{ fileId: string; reason: string }>
 }
 
 /** Settings that must travel so that links and sign-ins keep working after the move. */
 const CARRIED_SETTINGS = ['url_secret']
 const PAGE = 200
+/** Conversations per page: each comes with all its messages. */
+const CONVERSATION_PAGE = 20
+const AUDIT_PAGE = 500
 
 /**
- * Copies every ready file (bytes and metadata), every token and API key, users' own quotas
- * and WeChat links, and the shared settings from one storage to another (grants, being
- * short-lived, and the audit log stay behind). Each blob is verified against its recorded SHA-256 while it
- * streams; a row is written only after its blob is safely stored, so an interrupted run
- * can simply be run again and picks up where it stopped.
+ * Copies every ready file (bytes and metadata), every token and API key, users' own quotas,
+ * retention policies and WeChat links, the shared settings, the grants of the copied files, every conversation
+ * and the audit log from one storage to another. Each blob is verified against its recorded
+ * SHA-256 while it streams; a row is written only after its blob is safely stored, so an
+ * interrupted run can simply be run again and picks up where it stopped. A run after more use
+ * of the source carries what changed: new files, turns and entries, and revocations.
  */
 export async function migrateStorage(
   from: Storage,
   to: Storage,
   onFile: (file: StoredFile, outcome: 'copied' | 'skipped' | 'failed') => void = () => {},
 ): Promise<MigrationReport> {
-  const report: MigrationReport = { copiedFiles: 0, copiedBytes: 0, skippedFiles: 0, copiedTokens: 0, copiedKeys: 0, failures: [] }
+  const report: MigrationReport = {
+    copiedFiles: 0,
+    copiedBytes: 0,
+    skippedFiles: 0,
+    copiedTokens: 0,
+    copiedKeys: 0,
+    copiedRetentionPolicies: 0,
+    carriedRevocations: 0,
+    copiedGrants: 0,
+    copiedConversations: 0,
+    copiedMessages: 0,
+    copiedAuditEntries: 0,
+    failures: [],
+  }
 
   for (const key of CARRIED_SETTINGS) {
     const value = await from.metadata.settings.getOrCreate(key, () => '')
     if (value !== '') await to.metadata.settings.getOrCreate(key, () => value)
   }
   for (const token of await from.metadata.tokens.list()) {
-    if (await to.metadata.tokens.findById(token.id)) continue
-    await to.metadata.tokens.insert(token)
-    report.copiedTokens += 1
+    const copy = await to.metadata.tokens.findById(token.id)
+    if (!copy) {
+      await to.metadata.tokens.insert(token)
+      report.copiedTokens += 1
+    } else if (token.revokedAt && !copy.revokedAt && (await to.metadata.tokens.revoke(token.id, token.revokedAt))) {
+      report.carriedRevocations += 1
+    }
   }
   for (const key of await from.metadata.apiKeys.list()) {
-    if (await to.metadata.apiKeys.findById(key.id)) continue
-    await to.metadata.apiKeys.insert(key)
-    report.copiedKeys += 1
+    const copy = await to.metadata.apiKeys.findById(key.id)
+    if (!copy) {
+      await to.metadata.apiKeys.insert(key)
+      report.copiedKeys += 1
+    } else if (key.revokedAt && !copy.revokedAt && (await to.metadata.apiKeys.revoke(key.id, key.revokedAt))) {
+      report.carriedRevocations += 1
+    }
+  }
+  // Before any file: a file must never meet the target's clean-up without its owner's own retention.
+  for (const policy of await from.metadata.retention.listPolicies()) {
+    const copy = await to.metadata.retention.getPolicy(policy.userId)
+    if (copy && copy.updatedAt >= policy.updatedAt) continue
+    await to.metadata.retention.setPolicy(policy.userId, policy.retentionMs ?? null, policy.updatedAt)
+    report.copiedRetentionPolicies += 1
   }
   // Users' own limits and WeChat links; usage follows from the files as importReady counts them.
   await to.metadata.users.importAll(await from.metadata.users.exportAll(), new Date())
@@ -74,13 +116,41 @@ export async function migrateStorage(
         onFile(file, 'failed')
       }
     }
-    if (page.length < PAGE) {
-      // Whatever an earlier, interrupted run left, usage now matches the files exactly.
-      await to.metadata.users.recountUsage(new Date())
-      return report
-    }
+    if (page.length < PAGE) break
     afterId = page.at(-1)!.id
   }
+  // Whatever an earlier, interrupted run left, usage now matches the files exactly.
+  await to.metadata.users.recountUsage(new Date())
+
+  // Grants need their file and key at the target: a file that failed to copy keeps its grants behind.
+  for (let afterId: string | undefined; ; ) {
+    const page = await from.metadata.grants.listAll({ limit: PAGE, ...(afterId ? { afterId } : {}) })
+    for (const grant of page) {
+      const outcome = await to.metadata.grants.import(grant)
+      if (outcome === 'copied') report.copiedGrants += 1
+      else if (outcome === 'revoked') report.carriedRevocations += 1
+    }
+    if (page.length < PAGE) break
+    afterId = page.at(-1)!.id
+  }
+  for (let afterId: string | undefined; ; ) {
+    const page = await from.metadata.conversations.exportPage({ limit: CONVERSATION_PAGE, ...(afterId ? { afterId } : {}) })
+    for (const conversation of page) {
+      const added = await to.metadata.conversations.import(conversation)
+      if (added.created) report.copiedConversations += 1
+      report.copiedMessages += added.messages
+    }
+    if (page.length < CONVERSATION_PAGE) break
+    afterId = page.at(-1)!.conversation.id
+  }
+  for (let after: { atMs: number; id: string } | undefined; ; ) {
+    const page = await from.metadata.audit.listAfter({ limit: AUDIT_PAGE, ...(after ? { after } : {}) })
+    report.copiedAuditEntries += await to.metadata.audit.importMissing(page)
+    if (page.length < AUDIT_PAGE) break
+    const last = page.at(-1)!
+    after = { atMs: last.at.getTime(), id: last.id }
+  }
+  return report
 }
 
 async function isAlreadyThere(to: Storage, file: StoredFile): Promise<boolean> {

@@ -267,14 +267,19 @@ export class S3BlobStore implements BlobStore {
   }
 
   async readBuffer(key: string, range: ByteRange): Promise<Buffer> {
-    const chunks: Buffer[] = []
+    const body = await this.get(key, { range })
+    // One buffer of the range's size, filled as chunks arrive: never the chunks and their copy at once.
+    const bytes = Buffer.allocUnsafe(range.end - range.start + 1)
     let length = 0
-    for await (const chunk of await this.get(key, { range })) {
-      chunks.push(chunk as Buffer)
-      length += (chunk as Buffer).length
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (length + chunk.length > bytes.length) {
+        body.destroy()
+        throw new Error(`S3 get of blob "${key}" returned more than the range ${range.start}-${range.end}`)
+      }
+      length += chunk.copy(bytes, length)
     }
-    if (length < range.end - range.start + 1) throw new Error(`Blob ${key} ends before byte ${range.end}`)
-    return Buffer.concat(chunks, length)
+    if (length < bytes.length) throw new Error(`Blob ${key} ends before byte ${range.end}`)
+    return bytes
   }
 
   async head(key: string): Promise<BlobInfo | undefined> {

@@ -62,7 +62,7 @@ describe('loadConfig', () => {
       quota: { maxBytes: 1024 * MIB, maxFiles: 10_000 },
       grantTtlSeconds: 86_400,
       grantMaxTtlSeconds: 30 * 86_400,
-      rateLimits: { windowMs: 60_000, uploadsPerUser: 60, uploadsPerIp: 600, downloadsPerUser: 1200, downloadsPerIp: 3000, loginsPerIp: 60, chatsPerUser: 30 },
+      rateLimits: { windowMs: 60_000, uploadsPerUser: 60, uploadsPerIp: 600, downloadsPerUser: 1200, downloadsPerIp: 3000, loginsPerIp: 60, chatsPerUser: 30, requestsPerUser: 3000, requestsPerIp: 6000 },
       corsOrigins: undefined,
       auditRetentionDays: 180,
       agent: { url: undefined, token: undefined, protocol: 'openresponses', model: 'openclaw/main', timeoutMs: 120_000, keyName: undefined },
@@ -134,6 +134,8 @@ describe('loadConfig', () => {
       CABINET_RATE_LIMIT_DOWNLOADS_PER_IP: '0',
       CABINET_RATE_LIMIT_LOGINS_PER_IP: '3',
       CABINET_RATE_LIMIT_CHATS_PER_USER: '5',
+      CABINET_RATE_LIMIT_REQUESTS_PER_USER: '7',
+      CABINET_RATE_LIMIT_REQUESTS_PER_IP: '0',
       CABINET_CORS_ORIGINS: 'https://admin.example.com/, http://localhost:5173',
       CABINET_AUDIT_RETENTION_DAYS: '0',
     })
@@ -144,7 +146,7 @@ describe('loadConfig', () => {
       quota: { maxBytes: undefined, maxFiles: 5 },
       grantTtlSeconds: 60,
       grantMaxTtlSeconds: 120,
-      rateLimits: { windowMs: 10_000, uploadsPerUser: 0, uploadsPerIp: 1, downloadsPerUser: 2, downloadsPerIp: 0, loginsPerIp: 3, chatsPerUser: 5 },
+      rateLimits: { windowMs: 10_000, uploadsPerUser: 0, uploadsPerIp: 1, downloadsPerUser: 2, downloadsPerIp: 0, loginsPerIp: 3, chatsPerUser: 5, requestsPerUser: 7, requestsPerIp: 0 },
       corsOrigins: ['https://admin.example.com', 'http://localhost:5173'],
       auditRetentionDays: 0,
     })

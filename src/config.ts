@@ -151,6 +151,9 @@ export interface RateLimitConfig {
   readonly downloadsPerIp: number
   readonly loginsPerIp: number
   readonly chatsPerUser: number
+  /** Every other API request (lists, metadata, text, thumbnails, links, grants, conversations, MCP). */
+  readonly requestsPerUser: number
+  readonly requestsPerIp: number
 }
 
 export interface ExtractionConfig {
@@ -283,6 +286,8 @@ const EnvSchema = z.object({
   CABINET_RATE_LIMIT_DOWNLOADS_PER_IP: wholeNumber(0, 1_000_000_000).default(3000),
   CABINET_RATE_LIMIT_LOGINS_PER_IP: wholeNumber(0, 1_000_000_000).default(60),
   CABINET_RATE_LIMIT_CHATS_PER_USER: wholeNumber(0, 1_000_000_000).default(30),
+  CABINET_RATE_LIMIT_REQUESTS_PER_USER: wholeNumber(0, 1_000_000_000).default(3000),
+  CABINET_RATE_LIMIT_REQUESTS_PER_IP: wholeNumber(0, 1_000_000_000).default(6000),
   CABINET_CORS_ORIGINS: optionalText.pipe(
     z
       .string()
@@ -447,6 +452,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       downloadsPerIp: e.CABINET_RATE_LIMIT_DOWNLOADS_PER_IP,
       loginsPerIp: e.CABINET_RATE_LIMIT_LOGINS_PER_IP,
       chatsPerUser: e.CABINET_RATE_LIMIT_CHATS_PER_USER,
+      requestsPerUser: e.CABINET_RATE_LIMIT_REQUESTS_PER_USER,
+      requestsPerIp: e.CABINET_RATE_LIMIT_REQUESTS_PER_IP,
     },
     corsOrigins: e.CABINET_CORS_ORIGINS,
     auditRetentionDays: e.CABINET_AUDIT_RETENTION_DAYS,

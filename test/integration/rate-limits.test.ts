@@ -30,6 +30,8 @@ describe('rate limits', () => {
       CABINET_RATE_LIMIT_DOWNLOADS_PER_IP: '4',
       CABINET_RATE_LIMIT_LOGINS_PER_IP: '3',
       CABINET_RATE_LIMIT_CHATS_PER_USER: '2',
+      CABINET_RATE_LIMIT_REQUESTS_PER_USER: '5',
+      CABINET_RATE_LIMIT_REQUESTS_PER_IP: '0',
     })
   })
   afterAll(() => cabinet.stop())
@@ -68,6 +70,31 @@ describe('rate limits', () => {
     expect((await chat(await cabinet.token('frank'))).status).toBe(200)
   })
 
+  it('every other API request: per user, lists, metadata and MCP alike; health checks never', async () => {
+    const gina = await cabinet.token('gina')
+    const { file_id } = await (await uploadFile(cabinet.url, { token: gina, name: 'g.png', bytes: pngBytes() })).json()
+    const requests = [
+      () => fetch(`${cabinet.url}/api/files`, { headers: auth(gina) }),
+      () => fetch(`${cabinet.url}/api/files/${file_id}/meta`, { headers: auth(gina) }),
+      () => fetch(`${cabinet.url}/api/files/${file_id}/text`, { headers: auth(gina) }),
+      () => fetch(`${cabinet.url}/api/me`, { headers: auth(gina) }),
+      () => fetch(`${cabinet.url}/api/chat/conversations`, { headers: auth(gina) }),
+    ]
+    for (const request of requests) expect((await request()).status).toBeLessThan(429)
+    await expectRateLimited(await fetch(`${cabinet.url}/api/files`, { headers: auth(gina) }), 60, /Too many requests for this user: at most 5 per 1 min/)
+    const mcp = await fetch(`${cabinet.url}/mcp`, {
+      method: 'POST',
+      headers: auth(gina, { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }),
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    })
+    await expectRateLimited(mcp, 60, /requests for this user/)
+    // Deleting is not exempt either, and the file stays.
+    await expectRateLimited(await fetch(`${cabinet.url}/api/files/${file_id}`, { method: 'DELETE', headers: auth(gina) }), 60, /requests/)
+    expect((await cabinet.fileRows()).some((row) => row.id === file_id)).toBe(true)
+    expect((await fetch(`${cabinet.url}/api/files`, { headers: auth(await cabinet.token('hank')) })).status).toBe(200)
+    for (let i = 0; i < 10; i++) expect((await fetch(`${cabinet.url}/healthz`)).status).toBe(200)
+  })
+
   it('sign-ins: per address, before any token is issued', async () => {
     for (let i = 0; i < 3; i++) expect((await devSignIn(cabinet.url, `u${i}`)).status).toBe(200)
     await expectRateLimited(await devSignIn(cabinet.url, 'u9'), 60, /Too many logins from this address: at most 3 per 1 min/)
@@ -76,6 +103,17 @@ describe('rate limits', () => {
 })
 
 describe('rate limits: windows and switches', () => {
+  it('every other API request per address, counted before the token is checked', async () => {
+    const cabinet = await startTestServer({ CABINET_RATE_LIMIT_REQUESTS_PER_IP: '3' })
+    try {
+      for (let i = 0; i < 3; i++) expect((await fetch(`${cabinet.url}/api/files`, { headers: auth('not-a-token') })).status).toBe(401)
+      await expectRateLimited(await fetch(`${cabinet.url}/api/files`, { headers: auth(await cabinet.token('ivy')) }), 60, /Too many requests from this address: at most 3 per 1 min/)
+      expect((await fetch(`${cabinet.url}/readyz`)).status).toBe(200)
+    } finally {
+      await cabinet.stop()
+    }
+  })
+
   it('a window ends on time, and the defaults suit real traffic: 0 turns each limit off', async () => {
     const cabinet = await startTestServer({
       CABINET_RATE_LIMIT_WINDOW_SECONDS: '1',

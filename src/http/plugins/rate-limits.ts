@@ -5,9 +5,9 @@ import type { RateLimitRepository } from '../../db/metadata-store.js'
 import { ERRORS } from '../../errors.js'
 
 /** What each kind of limited request is called in the 429 message. */
-type LimitKind = 'uploads' | 'downloads' | 'logins' | 'chats'
+type LimitKind = 'uploads' | 'downloads' | 'logins' | 'chats' | 'requests'
 
-/** The routes that are limited, and their kind. */
+/** The routes with limits of their own, and their kind; every other API route counts as `requests`. */
 const LIMITED_ROUTES: ReadonlyArray<{ methods: readonly string[]; url: string; kind: LimitKind }> = [
   { methods: ['POST'], url: '/api/files/upload', kind: 'uploads' },
   { methods: ['GET', 'HEAD'], url: '/api/files/:id', kind: 'downloads' },
@@ -16,6 +16,11 @@ const LIMITED_ROUTES: ReadonlyArray<{ methods: readonly string[]; url: string; k
   // Each chat may cost the operator an agent run.
   { methods: ['POST'], url: '/api/chat', kind: 'chats' },
 ]
+
+/** Routes under the general `requests` limit unless listed above; health, metrics and the docs are not. */
+function isApiRoute(url: string): boolean {
+  return url.startsWith('/api/') || url === '/mcp'
+}
 
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>
 
@@ -44,7 +49,8 @@ function asArray<T>(hooks: T | T[] | undefined): T[] {
 }
 
 /**
- * Per-IP and per-user limits on uploads, downloads, sign-ins and chats (fixed windows; 0 turns a limit off).
+ * Per-IP and per-user limits on uploads, downloads, sign-ins and chats, and a general one on every other
+ * API request (fixed windows; 0 turns a limit off).
  * The IP limit runs first, before the token is looked up; the user limit after authentication (a
  * signed-URL download has no user, so only its IP counts). On SQLite, a single instance, counters live
  * in process memory; on PostgreSQL, `counters` keeps them in the database so every instance shares them.
@@ -56,6 +62,7 @@ export async function installRateLimits(app: FastifyInstance, limits: RateLimitC
     downloads: { ip: limits.downloadsPerIp, user: limits.downloadsPerUser },
     logins: { ip: limits.loginsPerIp, user: 0 },
     chats: { ip: 0, user: limits.chatsPerUser },
+    requests: { ip: limits.requestsPerIp, user: limits.requestsPerUser },
   }
   if (Object.values(perKind).every((kind) => kind.ip === 0 && kind.user === 0)) return
   await app.register(rateLimit, {
@@ -93,7 +100,8 @@ export async function installRateLimits(app: FastifyInstance, limits: RateLimitC
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = asArray(route.method)
     const limited = LIMITED_ROUTES.find((r) => r.url === route.url && methods.some((m) => r.methods.includes(m)))
-    const hook = limited && hooks.get(limited.kind)
+    const kind = limited?.kind ?? (isApiRoute(route.url) ? 'requests' : undefined)
+    const hook = kind && hooks.get(kind)
     if (!hook) return
     if (hook.onRequest) route.onRequest = [hook.onRequest, ...asArray(route.onRequest)]
     if (hook.preHandler) route.preHandler = [...asArray(route.preHandler), hook.preHandler]

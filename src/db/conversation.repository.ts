@@ -121,40 +121,11 @@ export class KyselyConversationRepository implements ConversationRepository {
   }
 
   async exportPage(options: { afterId?: string; limit: number }): Promise<ConversationExport[]> {
-    let select = this.db.selectFrom('conversations').selectAll()
-    if (options.afterId !== undefined) select = select.where('id', '>', options.afterId)
-    const rows = await select.orderBy('id').limit(options.limit).execute()
-    const exported: ConversationExport[] = []
-    for (const row of rows) {
-      const conversation = conversationRowToRecord(row)
-      // Up to the count read with the row: a turn recorded meanwhile is left whole for the next export.
-      const messages = await this.db
-        .selectFrom('chat_messages')
-        .select(['seq', 'role', 'content', 'created_at'])
-        .where('conversation_id', '=', conversation.id)
-        .where('seq', '<=', conversation.messageCount)
-        .orderBy('seq')
-        .execute()
-      const attachments = await this.db
-        .selectFrom('conversation_attachments')
-        .select(['file_id', 'original_name', 'kind', 'size_bytes', 'added_at'])
-        .where('conversation_id', '=', conversation.id)
-        .orderBy('added_at')
-        .orderBy('file_id')
-        .execute()
-      exported.push({
-        conversation,
-        messages: messages.map(messageRowToRecord),
-        attachments: attachments.map((a) => ({
-          fileId: a.file_id,
-          originalName: a.original_name,
-          kind: a.kind,
-          sizeBytes: Number(a.size_bytes),
-          addedAt: new Date(Number(a.added_at)),
-        })),
-      })
-    }
-    return exported
+    // One snapshot (SQLite's read transaction is one already): a conversation deleted meanwhile is not half read.
+    return this.db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .execute((trx) => exportConversations(trx, options))
   }
 
   async import({ conversation, messages, attachments }: ConversationExport): Promise<{ created: boolean; messages: number }> {
@@ -234,4 +205,40 @@ async function insertAttachments(db: Kysely<Database>, conversationId: string, a
     )
     .onConflict((oc) => oc.columns(['conversation_id', 'file_id']).doNothing())
     .execute()
+}
+
+async function exportConversations(db: Kysely<Database>, options: { afterId?: string; limit: number }): Promise<ConversationExport[]> {
+  let select = db.selectFrom('conversations').selectAll()
+  if (options.afterId !== undefined) select = select.where('id', '>', options.afterId)
+  const rows = await select.orderBy('id').limit(options.limit).execute()
+  const exported: ConversationExport[] = []
+  for (const row of rows) {
+    const conversation = conversationRowToRecord(row)
+    const messages = await db
+      .selectFrom('chat_messages')
+      .select(['seq', 'role', 'content', 'created_at'])
+      .where('conversation_id', '=', conversation.id)
+      .where('seq', '<=', conversation.messageCount)
+      .orderBy('seq')
+      .execute()
+    const attachments = await db
+      .selectFrom('conversation_attachments')
+      .select(['file_id', 'original_name', 'kind', 'size_bytes', 'added_at'])
+      .where('conversation_id', '=', conversation.id)
+      .orderBy('added_at')
+      .orderBy('file_id')
+      .execute()
+    exported.push({
+      conversation,
+      messages: messages.map(messageRowToRecord),
+      attachments: attachments.map((a) => ({
+        fileId: a.file_id,
+        originalName: a.original_name,
+        kind: a.kind,
+        sizeBytes: Number(a.size_bytes),
+        addedAt: new Date(Number(a.added_at)),
+      })),
+    })
+  }
+  return exported
 }

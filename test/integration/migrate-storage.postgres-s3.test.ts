@@ -27,6 +27,9 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
   const uploaded: Array<{ user: string; file_id: string; sha256: string; name: string }> = []
   let signedUrlPath: string
   let apiKey: string
+  /** A key revoked between runs and replaced under the same name. */
+  let replacedKey: string
+  let replacementKey: string
   const conversationId = 'c0'.repeat(16)
   const grantIds: string[] = []
   const attachment = () => ({ fileId: uploaded[0]!.file_id, originalName: '报告.pdf', kind: 'pdf', sizeBytes: 1000 })
@@ -65,10 +68,12 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
       const signed = await (await fetch(`${cabinet.url}/api/files/${uploaded[0]!.file_id}/url`, { method: 'POST', headers: auth(tokens.alice!) })).json()
       signedUrlPath = signed.url.slice(cabinet.url.length)
       apiKey = (await cabinet.server.services.keys.issue({ name: 'openclaw', scopes: ['files:read'] })).key
+      replacedKey = (await cabinet.server.services.keys.issue({ name: 'helper', scopes: ['files:read'] })).key
       await cabinet.server.services.quotas.setLimits('alice', { maxFiles: 50 })
       await cabinet.server.services.metadata.users.signInWechat({ appId: 'wxapp', openid: 'o-alice', unionid: undefined }, 'wx-0123456789abcdef', new Date())
       // Alice's files never expire, whatever the global retention.
       await cabinet.server.services.metadata.retention.setPolicy('alice', null, new Date())
+      await cabinet.server.services.metadata.retention.setPolicy('bob', 7 * 86_400_000, new Date())
       tokens.carol = await cabinet.token('carol')
       for (const file of uploaded.slice(0, 2)) {
         const granted = await fetch(`${cabinet.url}/api/files/${file.file_id}/grants`, {
@@ -110,8 +115,8 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
       copiedFiles: 4,
       skippedFiles: 0,
       copiedTokens: 3,
-      copiedKeys: 1,
-      copiedRetentionPolicies: 1,
+      copiedKeys: 2,
+      copiedRetentionPolicies: 2,
       copiedGrants: 2,
       copiedConversations: 1,
       copiedMessages: 2,
@@ -137,9 +142,18 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
     })
   })
 
-  it('a run after more use of the source carries new turns and revocations', async () => {
+  it('a run after more use of the source carries new turns, pins, retention changes and revocations', async () => {
     await useSource(async (cabinet) => {
       expect(await cabinet.server.services.tokens.revoke(tokens.carol!)).toBe(true)
+      expect(await cabinet.server.services.keys.revoke('helper')).toBe(true)
+      replacementKey = (await cabinet.server.services.keys.issue({ name: 'helper', scopes: ['files:read'] })).key
+      const pinned = await fetch(`${cabinet.url}/api/files/${uploaded[3]!.file_id}`, {
+        method: 'PATCH',
+        headers: auth(tokens.bob!, { 'content-type': 'application/json' }),
+        body: JSON.stringify({ pinned: true }),
+      })
+      expect(pinned.status).toBe(200)
+      expect(await cabinet.server.services.metadata.retention.clearPolicy('bob')).toBe(true)
       const revoked = await fetch(`${cabinet.url}/api/files/${uploaded[1]!.file_id}/grants/${grantIds[1]}`, { method: 'DELETE', headers: auth(tokens.alice!) })
       expect(revoked.status).toBeLessThan(300)
       await cabinet.server.services.metadata.conversations.recordTurn(conversationId, {
@@ -154,13 +168,24 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
     const later = await runCli(['migrate-storage', '--from', fromFile, '--to', toFile, '--json'], QUIET_SDK)
     expect(later.code).toBe(0)
     const report = JSON.parse(later.stdout)
-    expect(report).toMatchObject({ copiedFiles: 0, skippedFiles: 4, copiedConversations: 0, copiedMessages: 2, carriedRevocations: 2, failures: [] })
+    expect(report).toMatchObject({
+      copiedFiles: 0,
+      skippedFiles: 4,
+      copiedKeys: 1,
+      carriedPins: 1,
+      clearedRetentionPolicies: 1,
+      copiedConversations: 0,
+      copiedMessages: 2,
+      carriedRevocations: 3,
+      failures: [],
+    })
     // The revocation itself is audited.
     expect(report.copiedAuditEntries).toBeGreaterThanOrEqual(1)
   })
 
   it('resumes after an interruption: only what is missing is copied again', async () => {
-    const lost = uploaded[1]!
+    // Not a granted file: the grant revoked since the first run must be revoked by that run, not copied anew here.
+    const lost = uploaded[2]!
     const db = await target.db()
     await db.deleteFrom('files').where('id', '=', lost.file_id).execute()
     const resumed = await runCli(['migrate-storage', '--from', fromFile, '--to', toFile], QUIET_SDK)
@@ -197,6 +222,9 @@ describe('cabinet migrate-storage: embedded default to PostgreSQL + S3', () => {
       expect((await fetch(`${cabinet.url}/api/files/${uploaded[0]!.file_id}`, { headers: auth(apiKey) })).status).toBe(200)
       expect((await fetch(`${cabinet.url}/api/files/${uploaded[1]!.file_id}`, { headers: auth(apiKey) })).status).toBe(404)
       expect((await fetch(`${cabinet.url}/api/me`, { headers: auth(tokens.carol!) })).status).toBe(401)
+      expect((await fetch(`${cabinet.url}/api/me`, { headers: auth(replacedKey) })).status).toBe(401)
+      expect((await fetch(`${cabinet.url}/api/me`, { headers: auth(replacementKey) })).status).toBe(200)
+      expect(await db.selectFrom('files').select('pinned').where('id', '=', uploaded[3]!.file_id).executeTakeFirst()).toEqual({ pinned: 1 })
 
       // Alice's conversation, every turn, with its file.
       const conversation = await (await fetch(`${cabinet.url}/api/chat/conversations/${conversationId}`, { headers: auth(tokens.alice!) })).json()

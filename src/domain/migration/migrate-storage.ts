@@ -17,8 +17,11 @@ export interface MigrationReport {
   copiedTokens: number
   /** API keys the target lacked. */
   copiedKeys: number
-  /** Users' own retention policies the target lacked or held older. */
+  /** Users' own retention policies the target lacked or held otherwise, and those cleared at the source since. */
   copiedRetentionPolicies: number
+  clearedRetentionPolicies: number
+  /** Files already at the target whose pin changed at the source since. */
+  carriedPins: number
   /** Tokens, API keys and grants revoked at the source after an earlier run copied them. */
   carriedRevocations: number
   /** Grants of copied files to copied keys. */
@@ -43,7 +46,8 @@ const AUDIT_PAGE = 500
  * and the audit log from one storage to another. Each blob is verified against its recorded
  * SHA-256 while it streams; a row is written only after its blob is safely stored, so an
  * interrupted run can simply be run again and picks up where it stopped. A run after more use
- * of the source carries what changed: new files, turns and entries, and revocations.
+ * of the source carries new files, turns and entries, pins, retention policies and revocations;
+ * not deletions or quota changes (the last run should find the source stopped).
  */
 export async function migrateStorage(
   from: Storage,
@@ -57,6 +61,8 @@ export async function migrateStorage(
     copiedTokens: 0,
     copiedKeys: 0,
     copiedRetentionPolicies: 0,
+    clearedRetentionPolicies: 0,
+    carriedPins: 0,
     carriedRevocations: 0,
     copiedGrants: 0,
     copiedConversations: 0,
@@ -69,39 +75,34 @@ export async function migrateStorage(
     const value = await from.metadata.settings.getOrCreate(key, () => '')
     if (value !== '') await to.metadata.settings.getOrCreate(key, () => value)
   }
-  for (const token of await from.metadata.tokens.list()) {
-    const copy = await to.metadata.tokens.findById(token.id)
-    if (!copy) {
-      await to.metadata.tokens.insert(token)
-      report.copiedTokens += 1
-    } else if (token.revokedAt && !copy.revokedAt && (await to.metadata.tokens.revoke(token.id, token.revokedAt))) {
-      report.carriedRevocations += 1
-    }
+  // Revocations first: a key revoked and then replaced under its name must free the name at the target.
+  const tokens = await from.metadata.tokens.list()
+  const keys = await from.metadata.apiKeys.list()
+  report.carriedRevocations += await carryRevocations(to.metadata.tokens, tokens)
+  report.carriedRevocations += await carryRevocations(to.metadata.apiKeys, keys)
+  for (const token of tokens) {
+    if (await to.metadata.tokens.findById(token.id)) continue
+    await to.metadata.tokens.insert(token)
+    report.copiedTokens += 1
   }
-  for (const key of await from.metadata.apiKeys.list()) {
-    const copy = await to.metadata.apiKeys.findById(key.id)
-    if (!copy) {
-      await to.metadata.apiKeys.insert(key)
-      report.copiedKeys += 1
-    } else if (key.revokedAt && !copy.revokedAt && (await to.metadata.apiKeys.revoke(key.id, key.revokedAt))) {
-      report.carriedRevocations += 1
-    }
+  for (const key of keys) {
+    if (await to.metadata.apiKeys.findById(key.id)) continue
+    await to.metadata.apiKeys.insert(key)
+    report.copiedKeys += 1
   }
-  // Before any file: a file must never meet the target's clean-up without its owner's own retention.
-  for (const policy of await from.metadata.retention.listPolicies()) {
-    const copy = await to.metadata.retention.getPolicy(policy.userId)
-    if (copy && copy.updatedAt >= policy.updatedAt) continue
-    await to.metadata.retention.setPolicy(policy.userId, policy.retentionMs ?? null, policy.updatedAt)
-    report.copiedRetentionPolicies += 1
-  }
+  const users = await from.metadata.users.exportAll()
+  await copyRetentionPolicies(from, to, new Set(users.users.map((user) => user.userId)), report)
   // Users' own limits and WeChat links; usage follows from the files as importReady counts them.
-  await to.metadata.users.importAll(await from.metadata.users.exportAll(), new Date())
+  await to.metadata.users.importAll(users, new Date())
 
   for (let afterId: string | undefined; ; ) {
     const page = await from.metadata.files.listAllReady({ limit: PAGE, ...(afterId ? { afterId } : {}) })
     for (const file of page) {
       try {
-        if (await isAlreadyThere(to, file)) {
+        const copy = await copyAtTarget(to, file)
+        if (copy) {
+          // Pinned or unpinned at the source since the last run.
+          if (copy.pinned !== file.pinned && (await to.metadata.files.setPinned(file.id, file.userId, file.pinned))) report.carriedPins += 1
           report.skippedFiles += 1
           onFile(file, 'skipped')
           continue
@@ -153,10 +154,51 @@ export async function migrateStorage(
   return report
 }
 
-async function isAlreadyThere(to: Storage, file: StoredFile): Promise<boolean> {
+interface Revocable {
+  readonly id: string
+  readonly revokedAt: Date | undefined
+}
+
+/** Revokes at the target the copies of records revoked at the source since; returns how many. */
+async function carryRevocations(
+  target: { findById(id: string): Promise<Revocable | undefined>; revoke(id: string, at: Date): Promise<boolean> },
+  records: readonly Revocable[],
+): Promise<number> {
+  let carried = 0
+  for (const record of records) {
+    if (!record.revokedAt) continue
+    const copy = await target.findById(record.id)
+    if (copy && !copy.revokedAt && (await target.revoke(record.id, record.revokedAt))) carried += 1
+  }
+  return carried
+}
+
+/** The target's row of the file when its bytes are there too, with the same SHA-256. */
+async function copyAtTarget(to: Storage, file: StoredFile): Promise<StoredFile | undefined> {
   const row = await to.metadata.files.findReady(file.id)
-  if (!row || row.sha256 !== file.sha256) return false
-  return (await to.blobs.head(file.blobKey))?.sizeBytes === file.sizeBytes
+  if (!row || row.sha256 !== file.sha256) return undefined
+  return (await to.blobs.head(file.blobKey))?.sizeBytes === file.sizeBytes ? row : undefined
+}
+
+/**
+ * Before any file: a file must never meet the target's clean-up without its owner's own retention.
+ * The source decides for its users (a policy cleared there is cleared at the target); the target's
+ * other users are left alone.
+ */
+async function copyRetentionPolicies(from: Storage, to: Storage, sourceUsers: ReadonlySet<string>, report: MigrationReport): Promise<void> {
+  const policies = await from.metadata.retention.listPolicies()
+  for (const policy of policies) {
+    const copy = await to.metadata.retention.getPolicy(policy.userId)
+    if (copy && copy.retentionMs === policy.retentionMs) continue
+    await to.metadata.retention.setPolicy(policy.userId, policy.retentionMs ?? null, policy.updatedAt)
+    report.copiedRetentionPolicies += 1
+  }
+  const kept = new Set(policies.map((policy) => policy.userId))
+  for (const policy of await to.metadata.retention.listPolicies()) {
+    if (sourceUsers.has(policy.userId) && !kept.has(policy.userId) && (await to.metadata.retention.clearPolicy(policy.userId))) {
+      report.clearedRetentionPolicies += 1
+    }
+  }
 }
 
 /** Streams one blob across, hashing on the way; a copy whose hash or size is off is removed and reported. */

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { Database } from './database.js'
 import type { BlobReference, BlobReferenceRepository } from './metadata-store.js'
+import { keysetPages } from '../keyset-pages.js'
 
 const PAGE = 500
 
@@ -39,7 +40,7 @@ export class KyselyBlobReferenceRepository implements BlobReferenceRepository {
 
   /** Every file's own blob, paged by id so that a large table is never read at once. */
   private fileBlobs(): AsyncIterable<BlobReference> {
-    return keysetPages(
+    return rowsOf(
       (afterId) => {
         let select = this.db.selectFrom('files').select(['id', 'blob_key', 'status', 'size_bytes', 'sha256'])
         if (afterId !== undefined) select = select.where('id', '>', afterId)
@@ -55,7 +56,7 @@ export class KyselyBlobReferenceRepository implements BlobReferenceRepository {
    * completely written; until then (null in the row) there is nothing to check it against.
    */
   private derivedBlobs(): AsyncIterable<BlobReference> {
-    return keysetPages(
+    return rowsOf(
       (afterKey) => {
         let select = this.db
           .selectFrom('derived_blobs')
@@ -75,12 +76,7 @@ function checkable(row: { size_bytes: number | string | bigint | null; sha256: s
   return { sizeBytes: row.size_bytes === null ? undefined : Number(row.size_bytes), sha256: row.sha256 ?? undefined }
 }
 
-/** The rows of a keyset-paged query, `PAGE` at a time, each page starting after the last row's key. */
-async function* keysetPages<Row, Item>(page: (after: string | undefined) => Promise<Row[]>, keyOf: (row: Row) => string, toItem: (row: Row) => Item): AsyncIterable<Item> {
-  for (let after: string | undefined; ; ) {
-    const rows = await page(after)
-    for (const row of rows) yield toItem(row)
-    if (rows.length < PAGE) return
-    after = keyOf(rows.at(-1)!)
-  }
+/** The rows of a keyset-paged query, `PAGE` at a time, as items. */
+async function* rowsOf<Row, Item>(page: (after: string | undefined) => Promise<Row[]>, keyOf: (row: Row) => string, toItem: (row: Row) => Item): AsyncIterable<Item> {
+  for await (const rows of keysetPages(PAGE, page, keyOf)) for (const row of rows) yield toItem(row)
 }

@@ -3,6 +3,7 @@ import { PassThrough, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { BlobStore } from '../../blob/blob-store.js'
 import type { MetadataStore, StoredFile } from '../../db/metadata-store.js'
+import { keysetPages } from '../../keyset-pages.js'
 
 export interface Storage {
   readonly metadata: MetadataStore
@@ -95,8 +96,8 @@ export async function migrateStorage(
   // Users' own limits and WeChat links; usage follows from the files as importReady counts them.
   await to.metadata.users.importAll(users, new Date())
 
-  for (let afterId: string | undefined; ; ) {
-    const page = await from.metadata.files.listAllReady({ limit: PAGE, ...(afterId ? { afterId } : {}) })
+  const filePages = keysetPages(PAGE, (afterId?: string) => from.metadata.files.listAllReady({ limit: PAGE, ...(afterId ? { afterId } : {}) }), (file) => file.id)
+  for await (const page of filePages) {
     for (const file of page) {
       try {
         const copy = await copyAtTarget(to, file)
@@ -117,40 +118,37 @@ export async function migrateStorage(
         onFile(file, 'failed')
       }
     }
-    if (page.length < PAGE) break
-    afterId = page.at(-1)!.id
   }
   // Whatever an earlier, interrupted run left, usage now matches the files exactly.
   await to.metadata.users.recountUsage(new Date())
 
   // Grants need their file and key at the target: a file that failed to copy keeps its grants behind.
-  for (let afterId: string | undefined; ; ) {
-    const page = await from.metadata.grants.listAll({ limit: PAGE, ...(afterId ? { afterId } : {}) })
+  const grantPages = keysetPages(PAGE, (afterId?: string) => from.metadata.grants.listAll({ limit: PAGE, ...(afterId ? { afterId } : {}) }), (grant) => grant.id)
+  for await (const page of grantPages) {
     for (const grant of page) {
       const outcome = await to.metadata.grants.import(grant)
       if (outcome === 'copied') report.copiedGrants += 1
       else if (outcome === 'revoked') report.carriedRevocations += 1
     }
-    if (page.length < PAGE) break
-    afterId = page.at(-1)!.id
   }
-  for (let afterId: string | undefined; ; ) {
-    const page = await from.metadata.conversations.exportPage({ limit: CONVERSATION_PAGE, ...(afterId ? { afterId } : {}) })
+  const conversationPages = keysetPages(
+    CONVERSATION_PAGE,
+    (afterId?: string) => from.metadata.conversations.exportPage({ limit: CONVERSATION_PAGE, ...(afterId ? { afterId } : {}) }),
+    (exported) => exported.conversation.id,
+  )
+  for await (const page of conversationPages) {
     for (const conversation of page) {
       const added = await to.metadata.conversations.import(conversation)
       if (added.created) report.copiedConversations += 1
       report.copiedMessages += added.messages
     }
-    if (page.length < CONVERSATION_PAGE) break
-    afterId = page.at(-1)!.conversation.id
   }
-  for (let after: { atMs: number; id: string } | undefined; ; ) {
-    const page = await from.metadata.audit.listAfter({ limit: AUDIT_PAGE, ...(after ? { after } : {}) })
-    report.copiedAuditEntries += await to.metadata.audit.importMissing(page)
-    if (page.length < AUDIT_PAGE) break
-    const last = page.at(-1)!
-    after = { atMs: last.at.getTime(), id: last.id }
-  }
+  const auditPages = keysetPages(
+    AUDIT_PAGE,
+    (after?: { atMs: number; id: string }) => from.metadata.audit.listAfter({ limit: AUDIT_PAGE, ...(after ? { after } : {}) }),
+    (entry) => ({ atMs: entry.at.getTime(), id: entry.id }),
+  )
+  for await (const page of auditPages) report.copiedAuditEntries += await to.metadata.audit.importMissing(page)
   return report
 }
 

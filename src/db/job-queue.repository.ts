@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { Kysely, Selectable } from 'kysely'
+import type { Kysely, Selectable, SelectQueryBuilder } from 'kysely'
 import type {
   ClaimOptions,
   EnqueueOptions,
@@ -66,6 +66,13 @@ function jobRowToJob(row: Selectable<JobsTable>): Job {
   }
 }
 
+/** What a claim compares candidate jobs by (see claim). */
+interface ClaimCandidate {
+  readonly id: string
+  readonly run_at: number
+  readonly created_at: number
+}
+
 function checkText(what: string, value: string, maxChars: number): void {
   if (value.length === 0 || value.length > maxChars) throw new RangeError(`${what} must be 1 to ${maxChars} characters`)
 }
@@ -74,11 +81,6 @@ function checkDuration(what: string, ms: number): void {
   if (!Number.isSafeInteger(ms) || ms <= 0) throw new RangeError(`${what} must be a positive whole number of ms`)
 }
 
-/**
- * The job queue on the `jobs` table. Claims are one UPDATE of the row picked by a subquery: on
- * PostgreSQL the subquery takes the row with `FOR UPDATE SKIP LOCKED`, so concurrent claimers take
- * different rows without waiting; SQLite runs one writer at a time, which makes the statement atomic.
- */
 /** Every upload queues its extraction, so this insert is compiled once (see precompile). */
 const ENQUEUE = precompile(
   ['id', 'kind', 'payload', 'runAt', 'maxAttempts', 'dedupeKey', 'now'],
@@ -105,6 +107,11 @@ const ENQUEUE = precompile(
       .returning('id'),
 )
 
+/**
+ * The job queue on the `jobs` table. Claims are one UPDATE of the row picked by a subquery: on
+ * PostgreSQL the subquery takes the row with `FOR UPDATE SKIP LOCKED`, so concurrent claimers take
+ * different rows without waiting; SQLite runs one writer at a time, which makes the statement atomic.
+ */
 export class KyselyJobQueue implements JobQueue {
   private readonly now: () => number
   private readonly retryBaseMs: number
@@ -171,21 +178,26 @@ export class KyselyJobQueue implements JobQueue {
       .where((eb) => eb('attempts', '>=', eb.ref('max_attempts')))
       .execute()
 
-    let next = this.db
-      .selectFrom('jobs')
-      .select('id')
-      .where('kind', 'in', kinds)
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('state', '=', 'queued'), eb('run_at', '<=', now)]),
-          eb.and([eb('state', '=', 'running'), eb('locked_until', '<=', now), eb('attempts', '<', eb.ref('max_attempts'))]),
-        ]),
-      )
-      .orderBy('run_at')
-      .orderBy('created_at')
-      .orderBy('id')
-      .limit(1)
-    if (this.dialect === 'postgres') next = next.forUpdate().skipLocked()
+    // The first due job of each kind, and the first lapsed lease, each read straight off the
+    // jobs_claim_order index; the earliest of those few wins. (One query over all of them sorted
+    // every waiting job on each claim.)
+    const firstOf = (candidates: SelectQueryBuilder<Database, 'jobs', ClaimCandidate>) => {
+      const ordered = candidates.orderBy('run_at').orderBy('created_at').orderBy('id').limit(1)
+      return this.dialect === 'postgres' ? ordered.forUpdate().skipLocked() : ordered
+    }
+    const candidates = this.db.selectFrom('jobs').select(['id', 'run_at', 'created_at'])
+    const branches = [
+      ...kinds.map((kind) => firstOf(candidates.where('state', '=', 'queued').where('kind', '=', kind).where('run_at', '<=', now))),
+      firstOf(
+        candidates
+          .where('state', '=', 'running')
+          .where('kind', 'in', kinds)
+          .where('locked_until', '<=', now)
+          .where((eb) => eb('attempts', '<', eb.ref('max_attempts'))),
+      ),
+    ].map((branch, index) => this.db.selectFrom(branch.as(`candidate_${index}`)).selectAll())
+    const union = branches.slice(1).reduce((all, branch) => all.unionAll(branch), branches[0]!)
+    const next = this.db.selectFrom(union.as('candidates')).select('id').orderBy('run_at').orderBy('created_at').orderBy('id').limit(1)
 
     const row = await this.db
       .updateTable('jobs')

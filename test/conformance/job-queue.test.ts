@@ -2,8 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import SqliteDatabase from 'better-sqlite3'
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely'
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type CompiledQuery } from 'kysely'
 import pg from 'pg'
+import { describe, expect, it } from 'vitest'
 import type { Database } from '../../src/db/database.js'
 import { KyselyJobQueue, KyselyLocks } from '../../src/db/job-queue.repository.js'
 import { MIGRATIONS } from '../../src/db/migrations/index.js'
@@ -88,4 +89,38 @@ describeJobQueue('Kysely on PostgreSQL', async () => {
       await database.drop()
     },
   }
+})
+
+describe('claims on SQLite with a backlog', () => {
+  it('read the first due job of each kind off the index instead of sorting every waiting job', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cabinet-jobs-'))
+    const database = new SqliteDatabase(join(dir, 'cabinet.db'))
+    const queries: CompiledQuery[] = []
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }), log: (event) => void queries.push(event.query) })
+    try {
+      await migrate(db)
+      const queue = new KyselyJobQueue(db, 'sqlite')
+      const kinds = ['thumbnail', 'backup', 'retention']
+      const insert = database.prepare(
+        `insert into jobs (id, kind, payload, state, run_at, attempts, max_attempts, created_at, updated_at)
+         values (?, ?, '{}', 'queued', ?, 0, 3, ?, ?)`,
+      )
+      database.transaction(() => {
+        for (let i = 0; i < 3_000; i++) insert.run(`job-${i}`, kinds[i % 3], 3_000 - i, i, i)
+      })()
+
+      queries.length = 0
+      expect((await queue.claim({ kinds, workerId: 'w1', leaseMs: 1_000 }))?.id).toBe('job-2999')
+      const claim = queries.find((query) => query.sql.startsWith('update "jobs"') && query.sql.includes('"attempts" = "attempts" +'))
+      expect(claim).toBeDefined()
+      const plan = (database.prepare(`explain query plan ${claim!.sql}`).all(...claim!.parameters) as { detail: string }[]).map((row) => row.detail)
+      // Every read of the jobs table seeks an index; the only sorts are of the few candidates and running jobs.
+      expect(plan.filter((step) => /\bjobs\b/.test(step))).toEqual(expect.arrayContaining([expect.stringMatching(/^SEARCH jobs USING COVERING INDEX jobs_claim_order/)]))
+      expect(plan.filter((step) => /^SCAN jobs/.test(step))).toEqual([])
+      expect(plan.filter((step) => step.includes('TEMP B-TREE')).length).toBeLessThanOrEqual(2)
+    } finally {
+      await db.destroy()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })

@@ -167,6 +167,24 @@ export function describeJobQueue(name: string, factory: () => Promise<JobQueueFi
         expect((await mustGet(backup)).state).toBe('running')
       })
 
+      it('across several kinds and lapsed leases, takes the earliest due job of them all', async () => {
+        const all = ['thumbnail', 'backup', 'retention']
+        const lapsed = await queue.enqueue({ kind: 'retention', payload: 'lapsed', runAt: new Date(T0 - 5 * SECOND) })
+        expect((await claimFor('w0', ['retention']))?.id).toBe(lapsed)
+        nowMs = T0 + LEASE_MS
+        const thumbnail = await queue.enqueue({ kind: 'thumbnail', payload: {}, runAt: new Date(T0 - 2 * SECOND) })
+        const backup = await queue.enqueue({ kind: 'backup', payload: {}, runAt: new Date(T0 - 3 * SECOND) })
+        nowMs += 1
+        const laterBackup = await queue.enqueue({ kind: 'backup', payload: {}, runAt: new Date(T0 - 3 * SECOND) })
+        const notYet = await queue.enqueue({ kind: 'retention', payload: {}, runAt: new Date(nowMs + MINUTE) })
+
+        const order = []
+        for (let job = await claimFor('w1', all); job; job = await claimFor('w1', all)) order.push(job.id)
+        expect(order).toEqual([lapsed, backup, laterBackup, thumbnail])
+        expect((await mustGet(lapsed)).attempts).toBe(2)
+        expect((await mustGet(notYet)).state).toBe('queued')
+      })
+
       it('does not hand a leased job to anyone else while the lease lasts', async () => {
         const id = await queue.enqueue({ kind: 'thumbnail', payload: {} })
         expect((await claimFor('w1'))?.id).toBe(id)

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
-import type { BlobStore } from '../../blob/blob-store.js'
+import { BlobNotFoundError, type BlobStore } from '../../blob/blob-store.js'
 import type { ExtractionRecord, MetadataStore, StoredFile } from '../../db/metadata-store.js'
 import type { EnqueueOptions, Job } from '../../jobs/job-queue.js'
 import { PermanentJobError } from '../../jobs/job-runner.js'
@@ -119,6 +119,14 @@ export class ExtractionService {
       const completeJob = job.lockedBy === undefined ? undefined : { id: job.id, workerId: job.lockedBy }
       await this.metadata.extractions.saveResult(fileId, { ...result, status, wordCount: countWords(text) }, completeJob && { completeJob })
     } catch (error) {
+      if (error instanceof BlobNotFoundError) {
+        if (!(await this.metadata.files.findReady(fileId))) return // deleted meanwhile: hidden before its bytes went
+        // Lost from storage: no retry brings the bytes back, so the extraction fails now, saying why.
+        this.logger.error({ fileId, blobKey: file.blobKey }, 'metadata row has no blob')
+        const reason = "The file's stored bytes are missing; `cabinet verify` lists such files"
+        await this.metadata.extractions.saveFailure(fileId, reason)
+        throw new PermanentJobError(reason, { cause: error })
+      }
       if (error instanceof ExtractionFailure) {
         await this.metadata.extractions.saveFailure(fileId, error.message)
         throw new PermanentJobError(error.message, { cause: error })

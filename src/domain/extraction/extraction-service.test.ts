@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { pino } from 'pino'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { LocalBlobStore } from '../../blob/local-blob-store.js'
+import { KyselyMetadataStore } from '../../db/kysely-metadata-store.js'
+import type { StoredFile } from '../../db/metadata-store.js'
+import { PermanentJobError } from '../../jobs/job-runner.js'
+import { ExtractionPool } from './extraction-pool.js'
+import { ExtractionService } from './extraction-service.js'
+
+// The smallest valid PNG header: signature and IHDR of a 1×1 image.
+const PNG_HEAD = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex')
+
+describe('ExtractionService.handleJob', () => {
+  let dir: string
+  let metadata: KyselyMetadataStore
+  let blobs: LocalBlobStore
+  let pool: ExtractionPool
+  let extraction: ExtractionService
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cabinet-extraction-'))
+    metadata = await KyselyMetadataStore.openSqlite(join(dir, 'cabinet.db'))
+    blobs = await LocalBlobStore.create({ rootDir: join(dir, 'blobs') })
+    pool = new ExtractionPool({ threads: 1, heapMb: 64, timeoutMs: 10_000, idleTimeoutMs: 1_000 })
+    extraction = new ExtractionService(metadata, blobs, pool, { limits: { maxPages: 10, maxDecompressedBytes: 1 << 20, maxTextChars: 10_000, maxSheetRows: 100 } }, pino({ level: 'silent' }))
+  })
+  afterEach(async () => {
+    await Promise.all([pool.close(), metadata.close(), blobs.close()])
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  /** A ready PNG with its extraction queued, stored (or not) as given; the claimed job. */
+  async function readyPng(options: { storeBlob: boolean }) {
+    const id = randomBytes(16).toString('hex')
+    const blobKey = `${id.slice(0, 2)}/${id}`
+    if (options.storeBlob) await blobs.put(blobKey, Readable.from([PNG_HEAD]))
+    const file: StoredFile = {
+      id,
+      userId: 'alice',
+      status: 'ready',
+      originalName: 'photo.png',
+      kind: 'png',
+      mimeType: 'image/png',
+      blobKey,
+      sizeBytes: PNG_HEAD.length,
+      sha256: '0'.repeat(64),
+      uploadedAt: new Date(),
+      pinned: false,
+    }
+    expect(await metadata.files.importReady(file)).toBe(true)
+    expect(await metadata.extractions.queueMissing({ limit: 10, job: (fileId) => extraction.jobFor(fileId) })).toBe(1)
+    const job = await metadata.jobs.claim({ kinds: ['extract-file'], workerId: 'w1', leaseMs: 60_000 })
+    expect(job?.payload).toEqual({ fileId: id })
+    return { id, job: job! }
+  }
+
+  it('reads an image\'s facts', async () => {
+    const { id, job } = await readyPng({ storeBlob: true })
+    await extraction.handleJob(job)
+    expect(await extraction.textOf(id)).toMatchObject({ status: 'done', image: { format: 'png', width: 1, height: 1 } })
+  })
+
+  it('fails at once, with a reason, for a file whose stored bytes are missing: no retry can bring them back', async () => {
+    const { id, job } = await readyPng({ storeBlob: false })
+    const attempt = extraction.handleJob(job)
+    await expect(attempt).rejects.toBeInstanceOf(PermanentJobError)
+    await expect(attempt).rejects.toThrow(/stored bytes are missing/)
+    expect(await extraction.textOf(id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/stored bytes are missing.*cabinet verify/) })
+  })
+})

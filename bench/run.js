@@ -96,8 +96,9 @@ const DEFAULT_VARIANTS = '[{"name":"baseline-fsync","kind":"baseline","env":{"BA
 const START_NODE_ARGS = (() => {
   const start = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start.split(/\s+/)
   if (start[0] !== 'node') throw new Error(`package.json's start script should run node: ${start.join(' ')}`)
-  // The flags are the words between `node` and the script.
-  const script = start.findIndex((word, index) => index > 0 && !word.startsWith('--'))
+  // The flags are the words between `node` and the script, read as src/config.test.ts reads them (which keeps
+  // the systemd unit's flags equal to these): the script is the first word ending in .js.
+  const script = start.findIndex((word) => word.endsWith('.js'))
   if (script < 0) throw new Error(`package.json's start script names no script: ${start.join(' ')}`)
   return start.slice(1, script)
 })()

@@ -66,6 +66,12 @@ function jobRowToJob(row: Selectable<JobsTable>): Job {
   }
 }
 
+/**
+ * Candidates a PostgreSQL claim reads per kind: as many claimers as this can race for one kind
+ * before one of them falls back to the full ordered scan.
+ */
+const POSTGRES_CANDIDATES_PER_BRANCH = 16
+
 /** What a claim compares candidate jobs by (see claim). */
 interface ClaimCandidate {
   readonly id: string
@@ -108,9 +114,10 @@ const ENQUEUE = precompile(
 )
 
 /**
- * The job queue on the `jobs` table. Claims are one UPDATE of the row picked by a subquery: on
- * PostgreSQL the subquery takes the row with `FOR UPDATE SKIP LOCKED`, so concurrent claimers take
- * different rows without waiting; SQLite runs one writer at a time, which makes the statement atomic.
+ * The job queue on the `jobs` table. A claim is one UPDATE of the row picked by a subquery (on
+ * PostgreSQL a second one when every candidate of the first is held): on PostgreSQL the subquery
+ * takes the row with `FOR UPDATE SKIP LOCKED`, so concurrent claimers take different rows without
+ * waiting; SQLite runs one writer at a time, which makes the statement atomic.
  */
 export class KyselyJobQueue implements JobQueue {
   private readonly now: () => number
@@ -178,13 +185,12 @@ export class KyselyJobQueue implements JobQueue {
       .where((eb) => eb('attempts', '>=', eb.ref('max_attempts')))
       .execute()
 
-    // The first due job of each kind, and the first lapsed lease, each read straight off the
-    // jobs_claim_order index; the earliest of those few wins. (One query over all of them sorted
-    // every waiting job on each claim.)
-    const firstOf = (candidates: SelectQueryBuilder<Database, 'jobs', ClaimCandidate>) => {
-      const ordered = candidates.orderBy('run_at').orderBy('created_at').orderBy('id').limit(1)
-      return this.dialect === 'postgres' ? ordered.forUpdate().skipLocked() : ordered
-    }
+    // The first due jobs of each kind, and the first lapsed leases, each read straight off the
+    // jobs_claim_order index; the earliest of those few wins. (One ordered query over all due jobs
+    // sorted every waiting job on each claim: 15 ms with 100,000 waiting.)
+    const perBranch = this.dialect === 'postgres' ? POSTGRES_CANDIDATES_PER_BRANCH : 1
+    const firstOf = (candidates: SelectQueryBuilder<Database, 'jobs', ClaimCandidate>) =>
+      candidates.orderBy('run_at').orderBy('created_at').orderBy('id').limit(perBranch)
     const candidates = this.db.selectFrom('jobs').select(['id', 'run_at', 'created_at'])
     const branches = [
       ...kinds.map((kind) => firstOf(candidates.where('state', '=', 'queued').where('kind', '=', kind).where('run_at', '<=', now))),
@@ -197,8 +203,35 @@ export class KyselyJobQueue implements JobQueue {
       ),
     ].map((branch, index) => this.db.selectFrom(branch.as(`candidate_${index}`)).selectAll())
     const union = branches.slice(1).reduce((all, branch) => all.unionAll(branch), branches[0]!)
-    const next = this.db.selectFrom(union.as('candidates')).select('id').orderBy('run_at').orderBy('created_at').orderBy('id').limit(1)
 
+    if (this.dialect === 'sqlite') {
+      const next = this.db.selectFrom(union.as('candidates')).select('id').orderBy('run_at').orderBy('created_at').orderBy('id').limit(1)
+      return this.take(next, options, now)
+    }
+    // PostgreSQL: lock only the row taken, the first candidate no other claimer holds. Should every
+    // candidate be held (more claimers at once than candidates), the full ordered scan decides.
+    const due = (jobs: SelectQueryBuilder<Database, 'jobs', object>) =>
+      jobs
+        .select('id')
+        .where('kind', 'in', kinds)
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('state', '=', 'queued'), eb('run_at', '<=', now)]),
+            eb.and([eb('state', '=', 'running'), eb('locked_until', '<=', now), eb('attempts', '<', eb.ref('max_attempts'))]),
+          ]),
+        )
+        .orderBy('run_at')
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(1)
+        .forUpdate()
+        .skipLocked()
+    const fromCandidates = due(this.db.selectFrom('jobs').where('id', 'in', this.db.selectFrom(union.as('candidates')).select('id')))
+    return (await this.take(fromCandidates, options, now)) ?? this.take(due(this.db.selectFrom('jobs')), options, now)
+  }
+
+  /** Marks the job `next` picks running for the worker; undefined when it picks none. */
+  private async take<DB, TB extends keyof DB>(next: SelectQueryBuilder<DB, TB, { id: string }>, options: ClaimOptions, now: number): Promise<Job | undefined> {
     const row = await this.db
       .updateTable('jobs')
       .set((eb) => ({

@@ -124,3 +124,55 @@ describe('claims on SQLite with a backlog', () => {
     }
   })
 })
+
+describe('claims on PostgreSQL while other claimers hold jobs', () => {
+  it('lock only the job taken, and skip to the next due job of any kind past those held', async () => {
+    const database = await freshPostgresDatabase()
+    const { db, close } = openPostgres(database.url)
+    const holder = new pg.Client({ connectionString: database.url })
+    try {
+      await migrate(db)
+      await holder.connect()
+      let nowMs = Date.UTC(2025, 0, 15)
+      const queue = new KyselyJobQueue(db, 'postgres', { now: () => nowMs })
+      const enqueue = async (kind: string) => {
+        nowMs += 1
+        return queue.enqueue({ kind, payload: {}, runAt: new Date(nowMs) })
+      }
+      const claim = async (kinds: string[]) => (await queue.claim({ kinds, workerId: 'w', leaseMs: 60_000 }))?.id
+      /** Holds the rows as a claimer does mid-statement, until the returned release. */
+      const hold = async (ids: string[]) => {
+        await holder.query('begin')
+        await holder.query('select id from jobs where id = any($1) for update', [ids])
+        return () => holder.query('rollback')
+      }
+
+      // A claim whose transaction is still open holds the job it took and no other: the next claimer gets the other kind.
+      const x1 = await enqueue('x')
+      const y1 = await enqueue('y')
+      const open = await db.startTransaction().execute()
+      try {
+        expect((await new KyselyJobQueue(open, 'postgres', { now: () => nowMs }).claim({ kinds: ['x', 'y'], workerId: 'a', leaseMs: 60_000 }))?.id).toBe(x1)
+        expect(await claim(['x', 'y'])).toBe(y1)
+      } finally {
+        await open.rollback().execute()
+      }
+      expect(await claim(['x', 'y'])).toBe(x1)
+
+      // Past every candidate a claim reads (16 per kind) being held, the full ordered scan still finds the next.
+      const queued = []
+      for (let i = 0; i < 18; i++) queued.push(await enqueue('x'))
+      let release = await hold([queued[0]!])
+      expect(await claim(['x'])).toBe(queued[1])
+      await release()
+      release = await hold(queued.slice(0, 17))
+      expect(await claim(['x'])).toBe(queued[17])
+      await release()
+      expect(await claim(['x'])).toBe(queued[0])
+    } finally {
+      await holder.end()
+      await close()
+      await database.drop()
+    }
+  })
+})

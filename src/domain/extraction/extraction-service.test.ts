@@ -15,6 +15,8 @@ import { ExtractionService } from './extraction-service.js'
 // The smallest valid PNG header: signature and IHDR of a 1×1 image.
 const PNG_HEAD = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex')
 
+const limits = { maxPages: 10, maxDecompressedBytes: 1 << 20, maxTextChars: 10_000, maxSheetRows: 100 }
+
 describe('ExtractionService.handleJob', () => {
   let dir: string
   let metadata: KyselyMetadataStore
@@ -27,7 +29,7 @@ describe('ExtractionService.handleJob', () => {
     metadata = await KyselyMetadataStore.openSqlite(join(dir, 'cabinet.db'))
     blobs = await LocalBlobStore.create({ rootDir: join(dir, 'blobs') })
     pool = new ExtractionPool({ threads: 1, heapMb: 64, timeoutMs: 10_000, idleTimeoutMs: 1_000 })
-    extraction = new ExtractionService(metadata, blobs, pool, { limits: { maxPages: 10, maxDecompressedBytes: 1 << 20, maxTextChars: 10_000, maxSheetRows: 100 } }, pino({ level: 'silent' }))
+    extraction = new ExtractionService(metadata, blobs, pool, { limits }, pino({ level: 'silent' }))
   })
   afterEach(async () => {
     await Promise.all([pool.close(), metadata.close(), blobs.close()])
@@ -71,5 +73,18 @@ describe('ExtractionService.handleJob', () => {
     await expect(attempt).rejects.toBeInstanceOf(PermanentJobError)
     await expect(attempt).rejects.toThrow(/stored bytes are missing/)
     expect(await extraction.textOf(id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/stored bytes are missing.*cabinet verify/) })
+  })
+
+  it('ends quietly when the file is deleted while its bytes are being read', async () => {
+    const { id, job } = await readyPng({ storeBlob: true })
+    // The user's delete lands between the job finding the file and reading it: hidden, then its bytes removed.
+    const deleting: typeof blobs.get = async (key, options) => {
+      expect(await metadata.files.markDeleting(id, 'alice')).toBeDefined()
+      await blobs.delete(key)
+      return blobs.get(key, options)
+    }
+    const racing = new ExtractionService(metadata, Object.assign(Object.create(blobs) as LocalBlobStore, { get: deleting }), pool, { limits }, pino({ level: 'silent' }))
+    await expect(racing.handleJob(job)).resolves.toBeUndefined()
+    expect(await racing.textOf(id)).toBeUndefined()
   })
 })

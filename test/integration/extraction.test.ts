@@ -235,10 +235,17 @@ describe('search: GET /api/files?q=', () => {
     expect(second).toEqual({ names: ['季度报告.docx'], next: null })
   })
 
-  it('rejects a blank query and a listing cursor', async () => {
+  it('rejects a blank query, control characters and a listing cursor', async () => {
     const blank = await fetch(`${cabinet.url}/api/files?q=%20`, { headers: auth(alice) })
     expect(blank.status).toBe(400)
     expect((await blank.json()).code).toBe('BAD_REQUEST')
+    for (const control of ['%00', '%07', '%1B', '%7F', '%C2%85']) {
+      const response = await fetch(`${cabinet.url}/api/files?q=pic${control}`, { headers: auth(alice) })
+      expect(response.status).toBe(400)
+      expect(await response.json()).toEqual({ error: 'q may not contain control characters', code: 'BAD_REQUEST' })
+    }
+    // Tabs and line breaks only separate words.
+    expect((await fetch(`${cabinet.url}/api/files?q=%E5%8D%8E%E4%B8%9C%09report%0Aq3`, { headers: auth(alice) })).status).toBe(200)
     const listing = await fetch(`${cabinet.url}/api/files?limit=1`, { headers: auth(alice) })
     const cursor = ((await listing.json()) as { next_cursor: string }).next_cursor
     expect((await fetch(`${cabinet.url}/api/files?q=report&cursor=${cursor}`, { headers: auth(alice) })).status).toBe(400)

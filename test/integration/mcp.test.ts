@@ -86,6 +86,10 @@ describe('the MCP server, over Streamable HTTP (/mcp) and stdio (cabinet mcp)', 
       expect(listed.next_cursor).toBeNull()
       expect(json(await call(client, 'search_files', { query: 'report' })).files.map((f: { file_id: string }) => f.file_id)).toEqual([files.docx])
       expect(json(await call(client, 'search_files', { query: 'quarterly' })).files).toEqual([])
+      expect(await call(client, 'search_files', { query: 'report\u0000' })).toMatchObject({
+        isError: true,
+        content: [{ type: 'text', text: 'q may not contain control characters (BAD_REQUEST)' }],
+      })
     })
 
     it('reads a file\'s extracted text, page by page, and is refused a file the key may not read', async () => {

@@ -29,6 +29,8 @@ export class FileSearch {
     if (terms.length === 0) throw ERRORS.badRequest('q must contain something to search for')
     if (terms.length > MAX_TERMS) throw ERRORS.badRequest(`q may hold at most ${MAX_TERMS} words`)
     if (terms.some((term) => term.length > MAX_TERM_CHARS)) throw ERRORS.badRequest(`Each word of q may be at most ${MAX_TERM_CHARS} characters`)
+    // Tabs and line breaks separate words above; any other control character (NUL ends SQLite's match expression) is refused.
+    if (terms.some((term) => /\p{Cc}/u.test(term))) throw ERRORS.badRequest('q may not contain control characters')
     const offset = query.cursor === undefined ? 0 : decodeSearchCursor(query.cursor)
     const kinds = query.type === undefined ? undefined : query.type.split(',').flatMap(kindsMatchingFilter)
     const files = await this.metadata.search.search(userId, { terms, limit: query.limit + 1, offset, ...(kinds ? { kinds } : {}), ...reach })

@@ -372,6 +372,40 @@ describe('POST /api/chat with an OpenResponses agent (OpenClaw)', () => {
     expect(await refused.json()).toEqual({ error: 'This API key lacks the chat scope', code: 'SCOPE_MISSING' })
   })
 
+  it('shows an API key the same for a file whose grant ended and for one its owner deleted', async () => {
+    const name = `chatter-${randomBytes(3).toString('hex')}`
+    const chatter = await newKey(['chat', 'files:read'], name)
+    const kept = await upload(alice, 'kept.md', Buffer.from('# Kept\n'))
+    const removed = await upload(alice, 'removed.md', Buffer.from('# Removed\n'))
+    const grants: Record<string, string> = {}
+    for (const id of [kept, removed]) {
+      const granted = await fetch(`${cabinet.url}/api/files/${id}/grants`, {
+        method: 'POST',
+        headers: auth(alice, { 'content-type': 'application/json' }),
+        body: JSON.stringify({ key: name, ttl: 3600 }),
+      })
+      expect(granted.status).toBe(201)
+      grants[id] = ((await granted.json()) as { grant_id: string }).grant_id
+    }
+    const first = (await (await chat(chatter.key, { message: 'Read both', attachments: [{ file_id: kept }, { file_id: removed }] })).json()) as ChatJson
+    expect(first.attachments.map((a) => [a.name, a.sent_as])).toEqual([['kept.md', 'text'], ['removed.md', 'text']])
+
+    // One grant is revoked while its file stays; the other file is deleted by its owner.
+    expect((await fetch(`${cabinet.url}/api/files/${kept}/grants/${grants[kept]}`, { method: 'DELETE', headers: auth(alice) })).status).toBe(204)
+    expect((await fetch(`${cabinet.url}/api/files/${removed}`, { method: 'DELETE', headers: auth(alice) })).status).toBe(204)
+
+    const followUp = (await (await chat(chatter.key, { message: 'And now?', conversation_id: first.conversation_id })).json()) as ChatJson
+    const gone = { sent_as: 'none', deleted: false, note: 'No longer readable by this caller: not sent.' }
+    expect(followUp.attachments.map(({ name, sent_as, deleted, note }) => ({ name, sent_as, deleted, note }))).toEqual([
+      { name: 'kept.md', ...gone },
+      { name: 'removed.md', ...gone },
+    ])
+    const view = await (await fetch(`${cabinet.url}/api/chat/conversations/${first.conversation_id}`, { headers: auth(chatter.key) })).json()
+    expect(view.attachments.map((a: { name: string; deleted: boolean }) => [a.name, a.deleted])).toEqual([['kept.md', true], ['removed.md', true]])
+    // The owner still sees her own file as there.
+    expect((await fetch(`${cabinet.url}/api/files/${kept}/meta`, { headers: auth(alice) })).status).toBe(200)
+  })
+
   it('grants the attached files to the agent\'s own key, and nothing else of the user\'s', async () => {
     const attached = await upload(alice, 'for-agent.txt', Buffer.from('for the agent'))
     const other = await upload(alice, 'not-for-agent.txt', Buffer.from('private'))

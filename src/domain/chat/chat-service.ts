@@ -104,7 +104,9 @@ export class ChatService {
         if (requested.includes(attachment.fileId)) continue
         const gone = { fileId: attachment.fileId, name: attachment.originalName, kind: attachment.kind, sizeBytes: attachment.sizeBytes }
         if (!attachment.available) {
-          missing.push({ ...gone, reason: 'deleted' })
+          // An API key is not told that a file it can no longer read was deleted: for another user's
+          // file, that would tell "deleted" from "still there, access ended".
+          missing.push({ ...gone, reason: caller.key ? 'unreadable' : 'deleted' })
           continue
         }
         const file = await this.access.readable(attachment.fileId, caller, origin, 'chat.read').catch((error: unknown) => {
@@ -164,14 +166,30 @@ export class ChatService {
     }
   }
 
-  /** The caller's conversation with its messages and attachments; CONVERSATION_NOT_FOUND for anyone else's. */
-  async view(id: string, caller: Caller, options: { messages: number }): Promise<ConversationView> {
+  /**
+   * The caller's conversation with its messages and attachments; CONVERSATION_NOT_FOUND for anyone else's.
+   * For an API key, an attachment it may no longer read shows as unavailable exactly like a deleted one.
+   */
+  async view(id: string, caller: Caller, origin: RequestOrigin, options: { messages: number }): Promise<ConversationView> {
     const conversation = await this.find(id, caller.userId)
-    const [messages, attachments] = await Promise.all([
+    const [messages, stored] = await Promise.all([
       this.conversations.messages(conversation.id, { limit: options.messages }),
       this.conversations.attachments(conversation.id),
     ])
+    const attachments = caller.key ? await Promise.all(stored.map((attachment) => this.asSeenBy(attachment, caller, origin))) : stored
     return { conversation, messages, attachments }
+  }
+
+  private async asSeenBy(attachment: ConversationAttachmentRecord, caller: Caller, origin: RequestOrigin): Promise<ConversationAttachmentRecord> {
+    if (!attachment.available) return attachment
+    const readable = await this.access.readable(attachment.fileId, caller, origin, 'chat.view').then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof AppError && error.code === 'FILE_NOT_FOUND') return false
+        throw error
+      },
+    )
+    return readable ? attachment : { ...attachment, available: false }
   }
 
   /** The caller's conversations, most recently active first. */

@@ -55,7 +55,10 @@ export const ConversationAttachmentSchema = Type.Object({
   type: Type.String(),
   size: Type.Integer(),
   attached_at: Type.String({ format: 'date-time' }),
-  deleted: Type.Boolean({ description: 'The file was deleted: the conversation keeps its name, follow-ups no longer send it' }),
+  deleted: Type.Boolean({
+    description:
+      'The file is gone for the caller: deleted or, for an API key, no longer readable (told apart from neither). The conversation keeps its name; follow-ups no longer send it',
+  }),
 })
 
 export function toConversationAttachmentJson(attachment: ConversationAttachmentRecord): Static<typeof ConversationAttachmentSchema> {

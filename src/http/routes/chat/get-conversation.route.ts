@@ -28,7 +28,7 @@ export default function getConversationRoute(app: App, deps: RouteDeps): void {
       },
     },
     async (request) => {
-      const view = await deps.chat.view(request.params.id, request.caller, { messages: request.query.messages })
+      const view = await deps.chat.view(request.params.id, request.caller, { ip: request.ip }, { messages: request.query.messages })
       return {
         ...toConversationSummaryJson(view.conversation),
         messages: view.messages.map((m) => ({ seq: m.seq, role: m.role, content: m.content, created_at: m.createdAt.toISOString() })),

@@ -164,6 +164,7 @@ export async function createCabinetMcpServer(context: CabinetMcpContext): Promis
           fileId: file.id,
           ttlSeconds: expires_in ?? context.signedUrlTtlSeconds,
           until,
+          keyId: caller.key?.id,
           origin: context.publicUrl,
           inline: inline === true,
         })

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ApiKeyScope } from '../../src/db/metadata-store.js'
+import { plainPng } from '../helpers/documents.js'
 import { pdfBytes, pngBytes } from '../helpers/fixtures.js'
 import { auth, uploadFile } from '../helpers/http.js'
 import { startTestServer, type TestServer } from '../helpers/server.js'
@@ -81,6 +82,44 @@ describe('API keys and grants', () => {
     const again = await fetch(`${cabinet.url}/api/files/${aliceFile}/grants/${grant_id}`, { method: 'DELETE', headers: auth(alice) })
     expect(again.status).toBe(404)
     expect((await again.json()).code).toBe('GRANT_NOT_FOUND')
+  })
+
+  it('a signed link the key asked for stops with its access: a revoked grant, then a revoked key, answer 404', async () => {
+    const linker = await newKey(['files:read', 'files:write'])
+    const { grant_id } = await (await grant(aliceFile, alice, { key: linker.id, ttl: 600 })).json()
+    const linkTo = async (fileId: string) => {
+      const response = await fetch(`${cabinet.url}/api/files/${fileId}/url`, { method: 'POST', headers: auth(linker.key) })
+      expect(response.status).toBe(200)
+      return ((await response.json()) as { url: string }).url
+    }
+    const granted = await linkTo(aliceFile)
+    expect(new URL(granted).searchParams.get('key')).toBe(linker.id)
+    const ownFile = (await (await uploadFile(cabinet.url, { token: linker.key, name: 'own.png', bytes: await plainPng(40, 30) })).json()).file_id
+    const own = await linkTo(ownFile)
+    const thumbnail = (link: string, fileId: string) => `${cabinet.url}/api/files/${fileId}/thumbnail${new URL(link).search}`
+    expect((await fetch(granted)).status).toBe(200)
+    expect((await fetch(own)).status).toBe(200)
+    expect((await fetch(thumbnail(own, ownFile))).status).toBe(200)
+
+    // The key named in the link cannot be swapped or dropped: the signature covers it.
+    const swapped = new URL(granted)
+    swapped.searchParams.set('key', reader.id)
+    expect((await fetch(swapped)).status).toBe(403)
+    swapped.searchParams.delete('key')
+    expect((await fetch(swapped)).status).toBe(403)
+
+    expect((await fetch(`${cabinet.url}/api/files/${aliceFile}/grants/${grant_id}`, { method: 'DELETE', headers: auth(alice) })).status).toBe(204)
+    const revoked = await fetch(granted)
+    expect(revoked.status).toBe(404)
+    expect(await revoked.json()).toEqual({ error: expect.any(String), code: 'FILE_NOT_FOUND' })
+    expect((await fetch(own)).status).toBe(200)
+    // The owner's own links are not tied to any key's access.
+    const aliceLink = (await (await fetch(`${cabinet.url}/api/files/${aliceFile}/url`, { method: 'POST', headers: auth(alice) })).json()).url
+    expect((await fetch(aliceLink)).status).toBe(200)
+
+    await cabinet.server.services.keys.revoke(linker.id)
+    expect((await fetch(own)).status).toBe(404)
+    expect((await fetch(thumbnail(own, ownFile))).status).toBe(404)
   })
 
   it('only the owner grants, lists and revokes: anybody else gets 404 as for a missing file', async () => {

@@ -66,6 +66,17 @@ export class FileAccess {
     return { file, until: grant.expiresAt }
   }
 
+  /**
+   * The file a verified signed link names. A link an API key asked for (`keyId`) works only while
+   * the key may still read the file; past that the file answers FILE_NOT_FOUND, as the key's own
+   * requests do.
+   */
+  async linkedFile(id: string, keyId: string | undefined): Promise<StoredFile> {
+    const file = await this.files.getById(id)
+    if (keyId !== undefined && !(await this.grants.keyMayStillRead(keyId, file))) throw ERRORS.fileNotFound()
+    return file
+  }
+
   /** The caller's files; for an API key, its own plus those granted to it now (every user's with --all-users). */
   async list(caller: Caller, origin: RequestOrigin, query: { limit: number; cursor?: string; type?: string }, action = 'file.list'): Promise<FilePage> {
     const key = caller.key

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import type { GrantRecord, GrantRepository } from '../../db/metadata-store.js'
+import type { GrantRecord, GrantRepository, StoredFile } from '../../db/metadata-store.js'
 import { ERRORS } from '../../errors.js'
 import type { FileService } from '../files/file-service.js'
 import type { ApiKeyService } from './api-key-service.js'
 import type { AuditLog } from './audit-log.js'
-import type { RequestOrigin } from './identity.js'
+import { keySpaceUserId, type RequestOrigin } from './identity.js'
 
 /** A grant as its owner sees it. */
 export interface Grant extends GrantRecord {
@@ -106,6 +106,17 @@ export class GrantService {
       if (!names.has(grant.keyId)) names.set(grant.keyId, (await this.keys.find(grant.keyId))?.name)
     }
     return grants.map((grant) => ({ ...grant, keyName: names.get(grant.keyId) }))
+  }
+
+  /**
+   * Whether a link the key asked for may still download the file: the key is active, and the file
+   * is in its own space, or it reads every user's, or it holds an active grant for the file.
+   */
+  async keyMayStillRead(keyId: string, file: StoredFile): Promise<boolean> {
+    const key = await this.keys.findActive(keyId)
+    if (!key) return false
+    if (file.userId === keySpaceUserId(key.id) || key.allUsers) return true
+    return (await this.mayRead(key.id, file.id)) !== undefined
   }
 
   /** The active grant that lets key K read file F now (the longest-lasting one), or undefined. */

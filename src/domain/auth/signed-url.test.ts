@@ -23,6 +23,17 @@ function codeOf(action: () => void): string | undefined {
 }
 
 describe('UrlSigner', () => {
+  it('binds a link an API key asked for to that key: without it, or with another, the signature fails', () => {
+    const { signer } = signerAt()
+    const keyId = 'k'.repeat(16)
+    const { expires, signature } = signer.sign(FILE_ID, 600, keyId)
+    expect(codeOf(() => signer.verify(FILE_ID, String(expires), signature, keyId))).toBeUndefined()
+    expect(codeOf(() => signer.verify(FILE_ID, String(expires), signature))).toBe('BAD_SIGNATURE')
+    expect(codeOf(() => signer.verify(FILE_ID, String(expires), signature, 'j'.repeat(16)))).toBe('BAD_SIGNATURE')
+    const plain = signer.sign(FILE_ID, 600)
+    expect(codeOf(() => signer.verify(FILE_ID, String(plain.expires), plain.signature, keyId))).toBe('BAD_SIGNATURE')
+  })
+
   it('signs an expiry ttl seconds from now, and the link verifies', () => {
     const { signer } = signerAt()
     const { expires, signature } = signer.sign(FILE_ID, 600)

@@ -40,6 +40,7 @@ export default function createFileUrlRoute(app: App, deps: RouteDeps): void {
         fileId: file.id,
         ttlSeconds: request.body.expires_in ?? signedUrlTtlSeconds,
         until,
+        keyId: request.caller.key?.id,
         origin: publicUrl ?? `${request.protocol}://${request.host}`,
         inline: request.body.inline === true,
       })

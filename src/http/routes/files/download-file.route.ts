@@ -11,6 +11,7 @@ import { bearerSecurity, errorResponses, FileIdParams } from '../../schemas.js'
 const DownloadQuery = Type.Object({
   inline: Type.Optional(Type.String({ description: '1 to display in the browser instead of saving' })),
   expires: Type.Optional(Type.String({ description: 'Signed URL expiry (from POST /api/files/{id}/url)' })),
+  key: Type.Optional(Type.String({ description: 'Signed URL of an API key: the key it was issued to (signed too)' })),
   sig: Type.Optional(Type.String({ description: 'Signed URL signature' })),
 })
 
@@ -94,11 +95,11 @@ export default function downloadFileRoute(app: App, deps: RouteDeps): void {
     },
     handler: async (request, reply) => {
       const { id } = request.params
-      const { expires, sig, inline } = request.query
+      const { expires, sig, key, inline } = request.query
       let file: StoredFile
       if (isSignedRequest(request.query)) {
-        deps.urlSigner.verify(id, expires ?? '', sig ?? '')
-        file = await deps.files.getById(id)
+        deps.urlSigner.verify(id, expires ?? '', sig ?? '', key)
+        file = await deps.access.linkedFile(id, key)
       } else {
         file = await deps.access.readable(id, request.caller, { ip: request.ip }, 'file.download')
       }

@@ -6,6 +6,7 @@ const ThumbnailQuery = Type.Object({
   size: Type.Optional(Type.Integer({ description: 'Longest side in pixels: one of CABINET_THUMBNAIL_SIZES (default: the first)' })),
   format: Type.Optional(Type.Union([Type.Literal('webp'), Type.Literal('jpeg')], { default: 'webp' })),
   expires: Type.Optional(Type.String({ description: 'From the file\'s signed URL (POST /api/files/{id}/url)' })),
+  key: Type.Optional(Type.String({ description: 'From the file\'s signed URL, when an API key asked for it' })),
   sig: Type.Optional(Type.String({ description: 'From the file\'s signed URL' })),
 })
 
@@ -32,11 +33,11 @@ export default function getFileThumbnailRoute(app: App, deps: RouteDeps): void {
     },
     async (request, reply) => {
       const { id } = request.params
-      const { expires, sig, size, format } = request.query
+      const { expires, sig, key, size, format } = request.query
       let file
       if (expires !== undefined || sig !== undefined) {
-        deps.urlSigner.verify(id, expires ?? '', sig ?? '')
-        file = await deps.files.getById(id)
+        deps.urlSigner.verify(id, expires ?? '', sig ?? '', key)
+        file = await deps.access.linkedFile(id, key)
       } else {
         file = await deps.access.readable(id, request.caller, { ip: request.ip }, 'file.thumbnail')
       }

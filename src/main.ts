@@ -217,7 +217,30 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
   })
   extractionJobs.start()
-  const address = await app.listen({ host: config.host, port: config.port })
+  let stopping: Promise<void> | undefined
+  const stop = () =>
+    (stopping ??= (async () => {
+      stopRecovery()
+      stopSchedules()
+      stopCatchUp()
+      load.close()
+      await Promise.all([jobs.stop(), extractionJobs.stop()])
+      await extractionPool.close()
+      const force = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs)
+      await app.close()
+      clearTimeout(force)
+      await traffic.stop()
+      await metadata.close()
+      await blobs.close()
+    })())
+  let address: string
+  try {
+    address = await app.listen({ host: config.host, port: config.port })
+  } catch (error) {
+    // A port already taken (another instance) must end the process, not leave its job runners working.
+    await stop()
+    throw error
+  }
   logger.info(
     {
       address,
@@ -238,21 +261,5 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
   if (config.trustUserHeader) logger.warn('CABINET_TRUST_USER_HEADER=1: x-user-id is believed; only run behind a gateway that sets it')
 
-  let stopping: Promise<void> | undefined
-  const stop = () =>
-    (stopping ??= (async () => {
-      stopRecovery()
-      stopSchedules()
-      stopCatchUp()
-      load.close()
-      await Promise.all([jobs.stop(), extractionJobs.stop()])
-      await extractionPool.close()
-      const force = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs)
-      await app.close()
-      clearTimeout(force)
-      await traffic.stop()
-      await metadata.close()
-      await blobs.close()
-    })())
   return { app, address, instanceId, services: { metadata, files, tokens, keys, grants, audit, quotas, extraction, thumbnails, extractionPool }, stop }
 }

@@ -20,6 +20,15 @@ describe('cabinet CLI', () => {
     await backend.cleanup()
   })
 
+  it('serve on a port another instance holds exits with an error instead of running on without a port', async () => {
+    const started = Date.now()
+    const second = await runCli(['serve'], { HOST: '127.0.0.1', PORT: new URL(server.url).port, CABINET_MIN_FREE_BYTES: '0', ...env })
+    expect(second.code).toBe(1)
+    expect(second.stderr).toMatch(/EADDRINUSE|address already in use/)
+    expect(Date.now() - started).toBeLessThan(20_000)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+  })
+
   it('token create prints a working token as its last line; token revoke ends it within a second', async () => {
     const created = await runCli(['token', 'create', '--user', 'alice', '--ttl', '30d'], env)
     expect(created.code).toBe(0)

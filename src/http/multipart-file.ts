@@ -33,8 +33,14 @@ export function readMultipartFile(raw: IncomingMessage, fieldName: string, limit
     }
     let file: Readable | undefined
 
-    const fail = (error: Error) => {
+    // Reads and drops the rest of the body, so that a client still sending it gets to read the answer
+    // (the request was consumed, so Node does not drain it by itself); the request timeout bounds it.
+    const discardRest = () => {
       raw.unpipe(parser)
+      raw.resume()
+    }
+    const fail = (error: Error) => {
+      discardRest()
       if (!file) return reject(error)
       if (!file.destroyed) file.destroy(error)
     }
@@ -44,6 +50,10 @@ export function readMultipartFile(raw: IncomingMessage, fieldName: string, limit
       stream.on('error', () => {})
       if (file || name !== fieldName) return void stream.resume()
       file = stream
+      // Refused mid-stream (type, size, storage): the parser would wait for it forever.
+      stream.once('close', () => {
+        if (!stream.readableEnded) discardRest()
+      })
       resolve({ fileName, stream })
     })
     parser.on('finish', () => {

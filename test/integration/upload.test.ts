@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { Agent, request as httpRequest, type RequestOptions } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { docxBytes, exeBytes, jpegBytes, ole2Bytes, pdfBytes, pngBytes, xlsxBytes, zipBytes } from '../helpers/fixtures.js'
 import { auth, uploadFile } from '../helpers/http.js'
@@ -85,6 +86,48 @@ describe('POST /api/files/upload', () => {
       const body = await response.json()
       expect(body.code).toBe(code)
       expect(body.error).toMatch(message)
+      await expectNothingNew(before)
+    })
+
+    it('a refusal reaches a client that sends its whole body first, and its connection serves the next request', async () => {
+      const before = await snapshot()
+      // 9 MiB named .png whose first bytes are a Windows executable: refused on its first chunk, the rest still coming.
+      const bytes = Buffer.concat([exeBytes(), Buffer.alloc(9 * 1024 * 1024, 0x41)])
+      const boundary = 'cabinet-refusal-boundary'
+      const body = Buffer.concat([
+        Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="setup.png"\r\ncontent-type: image/png\r\n\r\n`),
+        bytes,
+        Buffer.from(`\r\n--${boundary}--\r\n`),
+      ])
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+      const send = (options: RequestOptions, payload?: Buffer) =>
+        new Promise<{ status: number; body: string; socket: unknown }>((resolve, reject) => {
+          const request = httpRequest(new URL(options.path!, cabinet.url), { ...options, agent }, (response) => {
+            let text = ''
+            response.setEncoding('utf8')
+            response.on('data', (chunk: string) => (text += chunk))
+            response.on('end', () => resolve({ status: response.statusCode!, body: text, socket: request.socket }))
+          })
+          request.on('error', reject)
+          request.end(payload)
+        })
+      try {
+        const refused = await send(
+          {
+            method: 'POST',
+            path: '/api/files/upload',
+            headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': body.length },
+          },
+          body,
+        )
+        expect(refused.status).toBe(415)
+        expect(JSON.parse(refused.body).code).toBe('FILE_TYPE_MISMATCH')
+        const next = await send({ method: 'GET', path: '/healthz' })
+        expect(next.status).toBe(200)
+        expect(next.socket).toBe(refused.socket)
+      } finally {
+        agent.destroy()
+      }
       await expectNothingNew(before)
     })
 

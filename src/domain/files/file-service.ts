@@ -125,7 +125,9 @@ export class FileService {
         pipe(request.body, inspector),
         this.blobs.put(blobKey, inspector, { contentType: type.mimeType, beforePublish: () => pendingDurable }),
       ])
-      // The receiving side's error (size, type, truncation) explains a failed write better than the write's own.
+      // Storage running out explains a failed upload best; else the receiving side's error (size,
+      // type, truncation) explains a failed write better than the write's own.
+      if (written.status === 'rejected' && written.reason instanceof BlobStorageFullError) throw written.reason
       if (received.status === 'rejected') throw received.reason
       if (written.status === 'rejected') throw written.reason
       const { sizeBytes, sha256 } = inspector.result()

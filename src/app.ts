@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -123,6 +124,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     http: { maxHeaderSize: MAX_HEADER_BYTES },
     // Fastify's own closing reply lacks Cabinet's error shape; the onRequest hook below answers instead.
     return503OnClosing: false,
+    clientErrorHandler: answerClientError,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -215,4 +217,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   for (const route of ROUTES) route(app, routeDeps)
 
   return app
+}
+
+/**
+ * Requests that never became requests (a malformed head, a head over the size limit, a body that
+ * outruns its Content-Length, the request timeout) get Cabinet's error shape too, then the socket closes.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) return void socket.destroy()
+  const [status, code, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'HEADERS_TOO_LARGE', `The request head is over the limit of ${MAX_HEADER_BYTES} bytes`]
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'REQUEST_TIMEOUT', 'The request took longer than the time allowed']
+        : [400, 'BAD_REQUEST', 'Malformed HTTP request']
+  const body = JSON.stringify({ error: message, code })
+  const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http'
+import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pngBytes } from '../helpers/fixtures.js'
 import { auth, uploadFile } from '../helpers/http.js'
@@ -57,6 +58,27 @@ describe('hardening', () => {
     expect(preflight.headers.get('access-control-allow-origin')).toBeNull()
     const simple = await fetch(`${cabinet.url}/api/files`, { headers: auth(token, { origin: 'https://evil.example' }) })
     expect(simple.headers.get('access-control-allow-origin')).toBeNull()
+  })
+
+  it('answers requests Node cannot parse with Cabinet\'s JSON error too, then closes the connection', async () => {
+    /** Everything the server answers to `bytes`, sent as they are on a fresh connection. */
+    const exchange = (bytes: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(cabinet.url).port), '127.0.0.1', () => socket.write(bytes))
+        let answer = ''
+        socket.setEncoding('utf8')
+        socket.on('data', (chunk: string) => (answer += chunk))
+        socket.on('end', () => resolve(answer))
+        socket.on('error', reject)
+      })
+    const malformed = await exchange('GET /api/files HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n')
+    expect(malformed).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/)
+    expect(malformed).toMatch(/\r\nContent-Type: application\/json; charset=utf-8\r\n/)
+    expect(JSON.parse(malformed.split('\r\n\r\n')[1]!)).toEqual({ error: 'Malformed HTTP request', code: 'BAD_REQUEST' })
+    const oversized = await exchange(`GET /api/files HTTP/1.1\r\nHost: x\r\nx-padding: ${'a'.repeat(20 * 1024)}\r\n\r\n`)
+    expect(oversized).toMatch(/^HTTP\/1\.1 431 /)
+    expect(JSON.parse(oversized.split('\r\n\r\n')[1]!)).toEqual({ error: 'The request head is over the limit of 16384 bytes', code: 'HEADERS_TOO_LARGE' })
+    expect((await fetch(`${cabinet.url}/healthz`)).status).toBe(200)
   })
 
   it('refuses a request head over 16 KiB (431) and a sign-in body over 4 KiB (413 BODY_TOO_LARGE)', async () => {

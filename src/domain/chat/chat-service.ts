@@ -109,10 +109,7 @@ export class ChatService {
           missing.push({ ...gone, reason: caller.key ? 'unreadable' : 'deleted' })
           continue
         }
-        const file = await this.access.readable(attachment.fileId, caller, origin, 'chat.read').catch((error: unknown) => {
-          if (error instanceof AppError && error.code === 'FILE_NOT_FOUND') return undefined
-          throw error
-        })
+        const file = await this.readableOrNone(attachment.fileId, caller, origin, 'chat.read')
         if (file) earlier.push(file)
         else missing.push({ ...gone, reason: 'unreadable' })
       }
@@ -182,14 +179,16 @@ export class ChatService {
 
   private async asSeenBy(attachment: ConversationAttachmentRecord, caller: Caller, origin: RequestOrigin): Promise<ConversationAttachmentRecord> {
     if (!attachment.available) return attachment
-    const readable = await this.access.readable(attachment.fileId, caller, origin, 'chat.view').then(
-      () => true,
-      (error: unknown) => {
-        if (error instanceof AppError && error.code === 'FILE_NOT_FOUND') return false
-        throw error
-      },
-    )
+    const readable = await this.readableOrNone(attachment.fileId, caller, origin, 'chat.view')
     return readable ? attachment : { ...attachment, available: false }
+  }
+
+  /** The file if the caller may read it now; undefined where FileAccess answers FILE_NOT_FOUND. */
+  private readableOrNone(fileId: string, caller: Caller, origin: RequestOrigin, action: string): Promise<StoredFile | undefined> {
+    return this.access.readable(fileId, caller, origin, action).catch((error: unknown) => {
+      if (error instanceof AppError && error.code === 'FILE_NOT_FOUND') return undefined
+      throw error
+    })
   }
 
   /** The caller's conversations, most recently active first. */

@@ -22,6 +22,11 @@ export const ERRORS = {
   noFile: () => new AppError('NO_FILE', 400, 'No file uploaded: send multipart/form-data with the file in a field named "file"'),
   emptyFile: () => new AppError('EMPTY_FILE', 400, 'The uploaded file is empty'),
   badFileName: (reason: string) => new AppError('BAD_FILE_NAME', 400, `Invalid file name: ${reason}`),
+  /** The connection closes after the answer: the client may still be sending, and nothing more of it is read. */
+  uploadTimedOut: (timeoutMs: number) =>
+    new AppError('REQUEST_TIMEOUT', 408, `The upload took longer than the ${Math.round(timeoutMs / 1000)} s allowed`, {
+      headers: { connection: 'close' },
+    }),
   truncatedUpload: (cause?: unknown) =>
     new AppError('UPLOAD_INCOMPLETE', 400, 'The upload ended before the whole file arrived', { cause }),
   unauthorized: (message = 'Missing or invalid credentials: send Authorization: Bearer <token>') =>

@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import type { BlobStore } from '../blob/blob-store.js'
 import type { RateLimitRepository } from '../db/metadata-store.js'
 import type { AuditLog } from '../domain/auth/audit-log.js'
-import type { FileService } from '../domain/files/file-service.js'
+import { abandonedAfterMs, type FileService } from '../domain/files/file-service.js'
 import type { JobQueue } from './job-queue.js'
 import type { JobHandler } from './job-runner.js'
 
@@ -26,14 +26,14 @@ export interface RecoveryJobDeps {
 
 /**
  * Finishes what a crash interrupted: abandoned uploads, half-done deletes, and partial
- * writes. Only work older than the upload timeout is touched, so an upload in flight on
- * another instance is never mistaken for debris. Also purges week-old finished jobs, old audit
+ * writes. Only work older than the upload timeout and a grace period is touched, so an upload
+ * in flight on another instance is never mistaken for debris. Also purges week-old finished jobs, old audit
  * entries and ended rate-limit windows.
  */
 export function recoverInterruptedJob(deps: RecoveryJobDeps): JobHandler {
   return async () => {
     const files = await deps.files.recoverInterrupted()
-    const partialWrites = (await deps.blobs.removeAbandonedWrites?.(deps.uploadTimeoutMs)) ?? 0
+    const partialWrites = (await deps.blobs.removeAbandonedWrites?.(abandonedAfterMs(deps.uploadTimeoutMs))) ?? 0
     const purgedJobs = await deps.jobs.purgeFinished(new Date(Date.now() - FINISHED_JOB_RETENTION_MS))
     const purgedAudit = (await deps.audit?.purge(deps.auditRetentionDays ?? 0)) ?? 0
     const purgedRateLimits = (await deps.rateLimits?.purgeExpired(new Date())) ?? 0

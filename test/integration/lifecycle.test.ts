@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
 import { request } from 'node:http'
+import { blobKeyForFileId } from '../../src/blob/secure-path.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pngBytes } from '../helpers/fixtures.js'
 import { eventually, rawMultipart } from '../helpers/http.js'
@@ -52,6 +54,76 @@ describe('a client that vanishes mid-upload', () => {
       expect(await cabinet.storedPaths()).toEqual([])
     })
     expect((await fetch(`${cabinet.url}/api/files`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
+  })
+})
+
+describe('an upload that outlives CABINET_UPLOAD_TIMEOUT_MS', () => {
+  it('answers 408 REQUEST_TIMEOUT at its deadline, closes the connection and keeps nothing', async () => {
+    const cabinet = await startTestServer({ CABINET_UPLOAD_TIMEOUT_MS: '2000' })
+    try {
+      const token = await cabinet.token('alice')
+      const body = Buffer.from(rawMultipart(BOUNDARY, 'slow.png', pngBytes(1024 * 1024)))
+      const socket = connect(Number(new URL(cabinet.url).port), '127.0.0.1')
+      await new Promise((resolve) => socket.once('connect', resolve))
+      let answer = ''
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')))
+      const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())))
+      socket.write(uploadHead(cabinet.url, token, body.length))
+      socket.write(body.subarray(0, body.length / 2))
+      await eventually(async () => expect((await cabinet.fileRows()).map((r) => r.status)).toEqual(['pending']))
+      const pendingSeen = Date.now()
+      // Still sending, slowly: the client is alive, only too slow.
+      const trickle = setInterval(() => socket.writable && socket.write(body.subarray(body.length / 2, body.length / 2 + 16)), 200)
+      const closedAt = await closed
+      clearInterval(trickle)
+      // Node's own request timeout is checked every 30 s; the upload's deadline is its own.
+      expect(closedAt - pendingSeen).toBeLessThan(4000)
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /)
+      expect(answer.toLowerCase()).toContain('connection: close')
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({
+        error: 'The upload took longer than the 2 s allowed',
+        code: 'REQUEST_TIMEOUT',
+      })
+      await eventually(async () => {
+        expect(await cabinet.fileRows()).toEqual([])
+        expect(await cabinet.storedPaths()).toEqual([])
+      })
+    } finally {
+      await cabinet.stop()
+    }
+  })
+
+  it('recovery leaves an unfinished upload alone until its timeout and a grace period have passed', async () => {
+    const cabinet = await startTestServer({ CABINET_UPLOAD_TIMEOUT_MS: '2000' })
+    try {
+      const db = await cabinet.backend.db()
+      const pendingRow = (ageMs: number) => {
+        const id = randomBytes(16).toString('hex')
+        return {
+          id,
+          user_id: 'alice',
+          status: 'pending' as const,
+          original_name: `${ageMs}.png`,
+          kind: 'png',
+          mime_type: 'image/png',
+          blob_key: blobKeyForFileId(id),
+          size_bytes: null,
+          sha256: null,
+          created_at: Date.now() - ageMs,
+          uploaded_at: null,
+        }
+      }
+      // Past its 2 s timeout, within the grace (2 s more): a process stall or another instance's clock.
+      const late = pendingRow(2500)
+      const abandoned = pendingRow(4500)
+      await db.insertInto('files').values([late, abandoned]).execute()
+      await cabinet.server.services.files.recoverInterrupted()
+      expect((await cabinet.fileRows()).map((r) => r.id)).toEqual([late.id])
+      // Once the grace is over too, it goes.
+      await eventually(async () => expect(await cabinet.fileRows()).toEqual([]), 10_000)
+    } finally {
+      await cabinet.stop()
+    }
   })
 })
 

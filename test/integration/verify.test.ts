@@ -107,8 +107,8 @@ describe('cabinet verify', () => {
         await s3.send(new AbortMultipartUploadCommand({ Bucket: env.CABINET_S3_BUCKET!, Key, UploadId })).catch(() => {})
         s3.destroy()
       }
-      // Younger than the upload timeout would be an upload in flight.
-      await new Promise((resolve) => setTimeout(resolve, 1200))
+      // Younger than the upload timeout and its grace (as long again, for a 1 s timeout) would be an upload in flight.
+      await new Promise((resolve) => setTimeout(resolve, 2200))
     }
 
     const { code, report } = await verify()

@@ -13,6 +13,15 @@ import { declaresContentType, readOfficeContentTypes } from './office-container.
 import { UploadInspector } from './upload-inspector.js'
 
 const FILE_ID = /^[0-9a-f]{32}$/
+
+/**
+ * How old an unfinished upload (its pending row, its temp file) must be before recovery and verify
+ * take it for debris: its timeout, which the server enforces to the millisecond, plus a grace of a
+ * minute (or of the timeout, if shorter) for a stalled process or clocks that differ between instances.
+ */
+export function abandonedAfterMs(uploadTimeoutMs: number): number {
+  return uploadTimeoutMs + Math.min(uploadTimeoutMs, 60_000)
+}
 /**
  * Downloads up to this size are read in one go and sent in one write rather than streamed (see
  * BlobStore.readBuffer): for 1 MiB files it took a quarter less server CPU per download in the bench,
@@ -105,6 +114,7 @@ export class FileService {
 
     const id = randomBytes(16).toString('hex')
     const blobKey = blobKeyForFileId(id)
+    const createdAt = new Date()
     await this.metadata.files.insertPending({
       id,
       userId: request.userId,
@@ -112,18 +122,29 @@ export class FileService {
       kind: type.kind,
       mimeType: type.mimeType,
       blobKey,
-      createdAt: new Date(),
+      createdAt,
     })
     // The row must outlive a crash before the blob appears, or the crash could orphan the blob;
     // the sync runs while the bytes arrive.
     const pendingDurable = this.metadata.syncCommitted()
     pendingDurable.catch(() => {})
+    // The upload ends at its deadline, to the millisecond: recovery takes pending rows as abandoned
+    // only a grace period later (abandonedAfterMs), so it never removes an upload still running.
+    const { uploadTimeoutMs } = this.options
+    const deadlineMs = createdAt.getTime() + uploadTimeoutMs
+    const deadline = setTimeout(() => {
+      if (!request.body.readableEnded) request.body.destroy(ERRORS.uploadTimedOut(uploadTimeoutMs))
+    }, deadlineMs - Date.now())
+    const publishInTime = async () => {
+      await pendingDurable
+      if (Date.now() >= deadlineMs) throw ERRORS.uploadTimedOut(uploadTimeoutMs)
+    }
     try {
       const inspector = new UploadInspector(type, this.options.maxFileBytes)
       // The store reads the inspector's output; either side failing destroys the other.
       const [received, written] = await Promise.allSettled([
         pipe(request.body, inspector),
-        this.blobs.put(blobKey, inspector, { contentType: type.mimeType, beforePublish: () => pendingDurable }),
+        this.blobs.put(blobKey, inspector, { contentType: type.mimeType, beforePublish: publishInTime }),
       ])
       // Storage running out explains a failed upload best; else the receiving side's error (size,
       // type, truncation) explains a failed write better than the write's own.
@@ -145,6 +166,8 @@ export class FileService {
     } catch (error) {
       await this.discard(id, blobKey)
       throw this.translateUploadError(error)
+    } finally {
+      clearTimeout(deadline)
     }
   }
 
@@ -250,7 +273,7 @@ export class FileService {
     let recovered = 0
     for (;;) {
       const abandoned = await this.metadata.files.findAbandoned({
-        pendingCreatedBefore: new Date(Date.now() - this.options.uploadTimeoutMs),
+        pendingCreatedBefore: new Date(Date.now() - abandonedAfterMs(this.options.uploadTimeoutMs)),
         limit: 500,
       })
       for (const file of abandoned) await this.discard(file.id, file.blobKey)

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import { BlobNotFoundError, type BlobStore } from '../../blob/blob-store.js'
 import type { MetadataStore } from '../../db/metadata-store.js'
-import type { FileService } from '../files/file-service.js'
+import { abandonedAfterMs, type FileService } from '../files/file-service.js'
 import type { OnProgress } from '../progress.js'
 import { Quarantine } from './quarantine.js'
 
@@ -150,15 +150,15 @@ export class ConsistencyCheck {
       }
     }
     const leftovers: Problem[] = []
-    for await (const write of this.blobs.listAbandonedWrites?.(options.uploadTimeoutMs) ?? []) {
+    for await (const write of this.blobs.listAbandonedWrites?.(abandonedAfterMs(options.uploadTimeoutMs)) ?? []) {
       leftovers.push({ kind: 'temp_file', detail: `left by an interrupted write started ${write.startedAt.toISOString()}`, path: write.name })
     }
     if (options.repair && leftovers.length > 0) {
-      const outcome = await this.attempt(async () => `removed (${await this.blobs.removeAbandonedWrites!(options.uploadTimeoutMs)} in all)`)
+      const outcome = await this.attempt(async () => `removed (${await this.blobs.removeAbandonedWrites!(abandonedAfterMs(options.uploadTimeoutMs))} in all)`)
       for (const problem of leftovers) problem.repair = outcome
     }
     problems.push(...leftovers)
-    const abandoned = await this.metadata.files.findAbandoned({ pendingCreatedBefore: new Date(Date.now() - options.uploadTimeoutMs), limit: 1000 })
+    const abandoned = await this.metadata.files.findAbandoned({ pendingCreatedBefore: new Date(Date.now() - abandonedAfterMs(options.uploadTimeoutMs)), limit: 1000 })
     const interrupted: Problem[] = abandoned.map((file) => ({
       kind: 'interrupted',
       detail: file.status === 'pending' ? 'an upload that never finished' : 'a delete that never finished',

@@ -46,6 +46,7 @@ describe('loadConfig', () => {
         maxDecompressedBytes: 128 * MIB,
         maxTextChars: 1_000_000,
         maxSheetRows: 10_000,
+        maxFileBytes: 32 * MIB,
       },
       thumbnailSizes: [256, 1024],
       logLevel: 'info',
@@ -189,6 +190,7 @@ describe('loadConfig', () => {
       CABINET_EXTRACT_MAX_DECOMPRESSED_BYTES: '2097152',
       CABINET_EXTRACT_MAX_TEXT_CHARS: '5000',
       CABINET_EXTRACT_MAX_SHEET_ROWS: '100',
+      CABINET_EXTRACT_MAX_FILE_BYTES: String(4 * MIB),
       CABINET_THUMBNAIL_SIZES: '128, 512',
       CABINET_LOG_LEVEL: 'debug',
     })
@@ -211,7 +213,7 @@ describe('loadConfig', () => {
       shutdownGraceMs: 0,
       jobPollIntervalMs: 250,
       jobLeaseMs: 2000,
-      extraction: { threads: 2, timeoutMs: 5000, heapMb: 64, maxPages: 10, maxDecompressedBytes: 2 * MIB, maxTextChars: 5000, maxSheetRows: 100 },
+      extraction: { threads: 2, timeoutMs: 5000, heapMb: 64, maxPages: 10, maxDecompressedBytes: 2 * MIB, maxTextChars: 5000, maxSheetRows: 100, maxFileBytes: 4 * MIB },
       thumbnailSizes: [128, 512],
       logLevel: 'debug',
     })

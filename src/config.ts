@@ -167,6 +167,8 @@ export interface ExtractionConfig {
   readonly maxDecompressedBytes: number
   readonly maxTextChars: number
   readonly maxSheetRows: number
+  /** Documents larger than this are not extracted (see ExtractionServiceOptions.maxFileBytes). */
+  readonly maxFileBytes: number
 }
 
 export class ConfigError extends Error {
@@ -303,6 +305,7 @@ const EnvSchema = z.object({
   CABINET_EXTRACT_MAX_DECOMPRESSED_BYTES: wholeNumber(MIB, 64 * 1024 * MIB).default(128 * MIB),
   CABINET_EXTRACT_MAX_TEXT_CHARS: wholeNumber(1000, 100_000_000).default(1_000_000),
   CABINET_EXTRACT_MAX_SHEET_ROWS: wholeNumber(1, 1_000_000).default(10_000),
+  CABINET_EXTRACT_MAX_FILE_BYTES: wholeNumber(MIB, 16 * 1024 * MIB).default(32 * MIB),
   CABINET_THUMBNAIL_SIZES: z
     .string()
     .default('256,1024')
@@ -420,6 +423,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       maxDecompressedBytes: e.CABINET_EXTRACT_MAX_DECOMPRESSED_BYTES,
       maxTextChars: e.CABINET_EXTRACT_MAX_TEXT_CHARS,
       maxSheetRows: e.CABINET_EXTRACT_MAX_SHEET_ROWS,
+      maxFileBytes: e.CABINET_EXTRACT_MAX_FILE_BYTES,
     }),
     thumbnailSizes: Object.freeze([...new Set(e.CABINET_THUMBNAIL_SIZES)]),
     logLevel: e.CABINET_LOG_LEVEL,

@@ -82,7 +82,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const instanceId = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`
   const { extraction: limits } = config
   const extractionPool = new ExtractionPool({ threads: limits.threads, heapMb: limits.heapMb, timeoutMs: limits.timeoutMs, idleTimeoutMs: EXTRACT_IDLE_MS })
-  const extraction = new ExtractionService(metadata, blobs, extractionPool, { limits }, logger)
+  const extraction = new ExtractionService(metadata, blobs, extractionPool, { limits, maxFileBytes: limits.maxFileBytes }, logger)
   const thumbnails = new ThumbnailService(metadata.derivedBlobs, blobs, metadata.locks, {
     sizes: config.thumbnailSizes,
     timeoutMs: limits.timeoutMs,

@@ -71,7 +71,7 @@ export async function mcpCommand(args: string[]): Promise<number> {
     // Only reads extractions: the pool never starts a worker here.
     const { extraction: limits } = config
     const pool = new ExtractionPool({ threads: 1, heapMb: limits.heapMb, timeoutMs: limits.timeoutMs, idleTimeoutMs: 1000 })
-    const extraction = new ExtractionService(metadata, blobs, pool, { limits }, logger)
+    const extraction = new ExtractionService(metadata, blobs, pool, { limits, maxFileBytes: limits.maxFileBytes }, logger)
     const urlSigner = new UrlSigner(await loadUrlSecret(config.urlSecret, metadata.settings))
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
 

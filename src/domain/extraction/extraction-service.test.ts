@@ -29,7 +29,7 @@ describe('ExtractionService.handleJob', () => {
     metadata = await KyselyMetadataStore.openSqlite(join(dir, 'cabinet.db'))
     blobs = await LocalBlobStore.create({ rootDir: join(dir, 'blobs') })
     pool = new ExtractionPool({ threads: 1, heapMb: 64, timeoutMs: 10_000, idleTimeoutMs: 1_000 })
-    extraction = new ExtractionService(metadata, blobs, pool, { limits }, pino({ level: 'silent' }))
+    extraction = new ExtractionService(metadata, blobs, pool, { limits, maxFileBytes: 1 << 20 }, pino({ level: 'silent' }))
   })
   afterEach(async () => {
     await Promise.all([pool.close(), metadata.close(), blobs.close()])
@@ -37,19 +37,23 @@ describe('ExtractionService.handleJob', () => {
   })
 
   /** A ready PNG with its extraction queued, stored (or not) as given; the claimed job. */
-  async function readyPng(options: { storeBlob: boolean }) {
+  function readyPng(options: { storeBlob: boolean }) {
+    return readyFile({ name: 'photo.png', kind: 'png', mimeType: 'image/png', bytes: PNG_HEAD, storeBlob: options.storeBlob })
+  }
+
+  async function readyFile(options: { name: string; kind: StoredFile['kind']; mimeType: string; bytes: Buffer; storeBlob: boolean }) {
     const id = randomBytes(16).toString('hex')
     const blobKey = `${id.slice(0, 2)}/${id}`
-    if (options.storeBlob) await blobs.put(blobKey, Readable.from([PNG_HEAD]))
+    if (options.storeBlob) await blobs.put(blobKey, Readable.from([options.bytes]))
     const file: StoredFile = {
       id,
       userId: 'alice',
       status: 'ready',
-      originalName: 'photo.png',
-      kind: 'png',
-      mimeType: 'image/png',
+      originalName: options.name,
+      kind: options.kind,
+      mimeType: options.mimeType,
       blobKey,
-      sizeBytes: PNG_HEAD.length,
+      sizeBytes: options.bytes.length,
       sha256: '0'.repeat(64),
       uploadedAt: new Date(),
       pinned: false,
@@ -75,6 +79,20 @@ describe('ExtractionService.handleJob', () => {
     expect(await extraction.textOf(id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/stored bytes are missing.*cabinet verify/) })
   })
 
+  it('fails at once, without reading it, for a document over the extraction size cap', async () => {
+    // Extraction holds a whole document in memory: past the cap it is not read at all.
+    const { id, job } = await readyFile({ name: 'big.pdf', kind: 'pdf', mimeType: 'application/pdf', bytes: Buffer.alloc((1 << 20) + 1), storeBlob: true })
+    const reads: string[] = []
+    const counting = Object.assign(Object.create(blobs) as LocalBlobStore, {
+      get: ((key, options) => (reads.push(key), blobs.get(key, options))) satisfies typeof blobs.get,
+    })
+    const capped = new ExtractionService(metadata, counting, pool, { limits, maxFileBytes: 1 << 20 }, pino({ level: 'silent' }))
+    const attempt = capped.handleJob(job)
+    await expect(attempt).rejects.toBeInstanceOf(PermanentJobError)
+    expect(reads).toEqual([])
+    expect(await capped.textOf(id)).toMatchObject({ status: 'failed', error: 'The file is larger than the 1 MiB that text is extracted from' })
+  })
+
   it('ends quietly when the file is deleted while its bytes are being read', async () => {
     const { id, job } = await readyPng({ storeBlob: true })
     // The user's delete lands between the job finding the file and reading it: hidden, then its bytes removed.
@@ -83,7 +101,7 @@ describe('ExtractionService.handleJob', () => {
       await blobs.delete(key)
       return blobs.get(key, options)
     }
-    const racing = new ExtractionService(metadata, Object.assign(Object.create(blobs) as LocalBlobStore, { get: deleting }), pool, { limits }, pino({ level: 'silent' }))
+    const racing = new ExtractionService(metadata, Object.assign(Object.create(blobs) as LocalBlobStore, { get: deleting }), pool, { limits, maxFileBytes: 1 << 20 }, pino({ level: 'silent' }))
     await expect(racing.handleJob(job)).resolves.toBeUndefined()
     expect(await racing.textOf(id)).toBeUndefined()
   })

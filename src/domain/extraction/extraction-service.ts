@@ -28,6 +28,11 @@ const TEXT_BYTES_PER_CHAR = 3
 
 export interface ExtractionServiceOptions {
   readonly limits: ExtractionLimits
+  /**
+   * Documents (and images whose facts are not in their first bytes) larger than this are not
+   * extracted, since extraction holds the whole file in memory: their extraction fails, saying so.
+   */
+  readonly maxFileBytes: number
 }
 
 /** A file's extracted text and facts, as `GET /api/files/:id/text` and the chat and MCP tools use them. */
@@ -160,15 +165,24 @@ export class ExtractionService {
       } catch (error) {
         // A JPEG whose frame header comes after a large EXIF or ICC block: read it all.
         if (!(error instanceof ExtractionFailure) || head.length >= file.sizeBytes) throw error
+        this.assertSmallEnough(file)
         return extractImageFacts(await this.readStart(file, file.sizeBytes))
       }
     }
     if (TEXT_KINDS.has(file.kind)) return extractText(await this.readStart(file, limits.maxTextChars * TEXT_BYTES_PER_CHAR), limits)
     if (DOCUMENT_KINDS.has(file.kind)) {
+      this.assertSmallEnough(file)
       const bytes = await this.readStart(file, file.sizeBytes)
       return this.pool.run({ kind: file.kind as 'pdf' | 'docx' | 'xlsx' | 'doc', bytes, limits }, signal)
     }
     return { layout: 'none', parts: [], facts: { truncated: false } }
+  }
+
+  private assertSmallEnough(file: StoredFile): void {
+    const { maxFileBytes } = this.options
+    if (file.sizeBytes > maxFileBytes) {
+      throw new ExtractionFailure(`The file is larger than the ${formatMiB(maxFileBytes)} that text is extracted from`)
+    }
   }
 
   /**
@@ -238,4 +252,8 @@ function countCodePoints(text: string): number {
     if (unit >= 0xd800 && unit <= 0xdbff) pairs += 1
   }
   return text.length - pairs
+}
+
+function formatMiB(bytes: number): string {
+  return `${Number((bytes / (1024 * 1024)).toFixed(1))} MiB`
 }

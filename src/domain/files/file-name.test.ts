@@ -42,8 +42,19 @@ describe('cleanFileName', () => {
     ['bidi isolates', '\u2066report\u2069\u2067.pdf\u2068', 'report.pdf'],
     ['zero-width space and BOM', '\ufeffre\u200bport.pdf', 'report.pdf'],
     ['LRM and RLM marks', 're\u200eport\u200f.pdf', 'report.pdf'],
+    ['a soft hyphen', 're\u00adport.pdf', 'report.pdf'],
+    ['tag characters', 'report\u{e0041}\u{e007f}.pdf', 'report.pdf'],
+    ['a word joiner and an invisible separator', 're\u2060po\u2063rt.pdf', 'report.pdf'],
+    ['an interlinear annotation and a Mongolian vowel separator', 're\ufff9po\u180ert.pdf', 'report.pdf'],
   ])('removes %s', (_label, raw, expected) => {
     expect(cleanFileName(raw)).toBe(expected)
+  })
+
+  it('keeps the joiners and variation selectors that scripts and emoji need', () => {
+    const family = '\u{1f468}\u200d\u{1f469}\u200d\u{1f467}' // one emoji, joined by ZWJ
+    const persian = '\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645' // ZWNJ inside a word
+    const heart = '\u2764\ufe0f' // VS16: the emoji form
+    for (const name of [`${family}.png`, `${persian}.pdf`, `${heart}.jpg`]) expect(cleanFileName(name)).toBe(name)
   })
 
   it('normalises to NFC, so the same name typed on macOS and Windows is equal', () => {

@@ -1,12 +1,12 @@
 import { ERRORS } from '../../errors.js'
 
 /**
- * Invisible or misleading in a name: C0/C1 controls and DEL, bidi marks, embeddings,
- * overrides and isolates, zero-width space, line/paragraph separators, invisible
- * operators and the BOM. Joiners (U+200C/D) stay: Indic, Persian and emoji need them.
+ * Invisible or misleading in a name: control characters (C0, C1, DEL), every format character
+ * (bidi marks, embeddings, overrides and isolates, zero-width space, soft hyphen, invisible
+ * operators, the BOM, tag characters, ...) and the line and paragraph separators. The joiners
+ * U+200C/D stay: Indic, Persian and emoji need them; so do variation selectors (emoji, CJK variants).
  */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/gu
+const UNSAFE_CHARACTERS = /[\p{Cc}\p{Zl}\p{Zp}]|(?![\u200c\u200d])\p{Cf}/gu
 const MAX_NAME_BYTES = 255
 
 /**

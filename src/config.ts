@@ -305,7 +305,8 @@ const EnvSchema = z.object({
   CABINET_EXTRACT_MAX_DECOMPRESSED_BYTES: wholeNumber(MIB, 64 * 1024 * MIB).default(128 * MIB),
   CABINET_EXTRACT_MAX_TEXT_CHARS: wholeNumber(1000, 100_000_000).default(1_000_000),
   CABINET_EXTRACT_MAX_SHEET_ROWS: wholeNumber(1, 1_000_000).default(10_000),
-  CABINET_EXTRACT_MAX_FILE_BYTES: wholeNumber(MIB, 16 * 1024 * MIB).default(32 * MIB),
+  // Within one Buffer (2 GiB is well under Node's limit); extraction holds the whole file.
+  CABINET_EXTRACT_MAX_FILE_BYTES: wholeNumber(MIB, 2048 * MIB).default(32 * MIB),
   CABINET_THUMBNAIL_SIZES: z
     .string()
     .default('256,1024')

@@ -15,6 +15,11 @@ export interface PutOptions {
    * record durable with the transfer, and still never publish a blob that no record tracks.
    */
   readonly beforePublish?: () => Promise<void>
+  /**
+   * Aborting it stops the write: the put rejects with the signal's reason and publishes nothing
+   * from then on (an object a backend published just before stays, for the caller to remove).
+   */
+  readonly signal?: AbortSignal
 }
 
 export interface GetOptions {

@@ -109,6 +109,7 @@ export class LocalBlobStore implements BlobStore {
       // open()'s mode is masked by the umask; a chmod is a journaled metadata write, so only when needed.
       if (this.umaskNarrowsFileMode) await fchmodFd(fd, FILE_MODE)
       await options.beforePublish?.()
+      options.signal?.throwIfAborted()
       // Complete before it is renamed, so readers see all of it or nothing; durable before put returns.
       const changedDirs = await this.renameIntoPlace(tempPath, finalPath)
       path = finalPath

@@ -191,6 +191,7 @@ export class S3BlobStore implements BlobStore {
     // An upload may complete as soon as it starts, so nothing here publishes later than this.
     try {
       await options.beforePublish?.()
+      options.signal?.throwIfAborted()
     } catch (error) {
       // The sender must not wait on a body nobody will read.
       body.destroy()
@@ -215,6 +216,10 @@ export class S3BlobStore implements BlobStore {
         throw error
       }
     }
+    // Aborting stops the part or object in flight and the multipart upload (lib-storage aborts it).
+    const aborter = new AbortController()
+    const abort = () => aborter.abort(options.signal?.reason)
+    options.signal?.addEventListener('abort', abort, { once: true })
     const upload = new Upload({
       client: this.client,
       params: {
@@ -226,6 +231,7 @@ export class S3BlobStore implements BlobStore {
       partSize: PART_BYTES,
       queueSize: UPLOAD_QUEUE_SIZE,
       leavePartsOnError: false,
+      abortController: aborter,
     })
     try {
       // Its result's ETag is not used: Ceph answers CompleteMultipartUpload with an empty one.
@@ -233,8 +239,11 @@ export class S3BlobStore implements BlobStore {
     } catch (error) {
       // Release the sender if S3 failed first; a no-op when the body already ended or failed.
       body.destroy()
+      if (options.signal?.aborted) throw options.signal.reason
       if (bodyFailure) throw bodyFailure.error
       throw this.translate('put', `blob "${key}"`, error)
+    } finally {
+      options.signal?.removeEventListener('abort', abort)
     }
     // The server's Last-Modified would cost a HEAD per upload, and could be a concurrent put's.
     return { key, sizeBytes, modifiedAt: new Date() }

@@ -353,6 +353,33 @@ export function describeBlobStore(name: string, factory: () => Promise<BlobStore
       })
     })
 
+    describe('signal', () => {
+      it('aborted before the blob is published: rejects with the reason and publishes nothing', async () => {
+        const overdue = new AbortController()
+        const reason = new Error('upload deadline passed')
+        const error = await rejectionOf(() =>
+          store.put('signal/before', bodyOf(Buffer.alloc(4096, 7)), {
+            beforePublish: async () => overdue.abort(reason),
+            signal: overdue.signal,
+          }),
+        )
+        expect(error).toBe(reason)
+        expect(await store.head('signal/before')).toBeUndefined()
+        expect(await listAll(store, '')).toEqual([])
+      })
+
+      it('aborted once the whole body is read, while it is being stored: rejects with the reason and publishes nothing', async () => {
+        const overdue = new AbortController()
+        const reason = new Error('upload deadline passed')
+        const body = bodyOf(Buffer.alloc(1024 * 1024, 9))
+        body.once('end', () => overdue.abort(reason))
+        const error = await rejectionOf(() => store.put('signal/storing', body, { signal: overdue.signal }))
+        expect(error).toBe(reason)
+        expect(await store.head('signal/storing')).toBeUndefined()
+        expect(await listAll(store, '')).toEqual([])
+      })
+    })
+
     describe('failed puts leave nothing behind', () => {
       it('a body that errors midway rejects, and the key is not stored or listed', async () => {
         const cause = new Error('client went away')

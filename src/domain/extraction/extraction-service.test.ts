@@ -90,7 +90,7 @@ describe('ExtractionService.handleJob', () => {
     const attempt = capped.handleJob(job)
     await expect(attempt).rejects.toBeInstanceOf(PermanentJobError)
     expect(reads).toEqual([])
-    expect(await capped.textOf(id)).toMatchObject({ status: 'failed', error: 'The file is larger than the 1 MiB that text is extracted from' })
+    expect(await capped.textOf(id)).toMatchObject({ status: 'failed', error: 'The file is larger than the 1 MiB that extraction reads' })
   })
 
   it('ends quietly when the file is deleted while its bytes are being read', async () => {

@@ -181,7 +181,7 @@ export class ExtractionService {
   private assertSmallEnough(file: StoredFile): void {
     const { maxFileBytes } = this.options
     if (file.sizeBytes > maxFileBytes) {
-      throw new ExtractionFailure(`The file is larger than the ${formatMiB(maxFileBytes)} that text is extracted from`)
+      throw new ExtractionFailure(`The file is larger than the ${formatMiB(maxFileBytes)} that extraction reads`)
     }
   }
 

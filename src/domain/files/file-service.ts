@@ -35,7 +35,7 @@ export interface FileServiceOptions {
   readonly maxFileBytes: number
   readonly allowedExtensions: readonly string[]
   readonly minFreeBytes: number
-  /** Pending uploads older than this are treated as abandoned by a crash. */
+  /** An upload still running this long after it began is ended (408); recovery waits a grace period more (abandonedAfterMs). */
   readonly uploadTimeoutMs: number
   /** Send downloads straight from the blob store by presigned URL, where the store can presign. */
   readonly redirectDownloads?: boolean
@@ -128,26 +128,33 @@ export class FileService {
     // the sync runs while the bytes arrive.
     const pendingDurable = this.metadata.syncCommitted()
     pendingDurable.catch(() => {})
-    // The upload ends at its deadline, to the millisecond: recovery takes pending rows as abandoned
-    // only a grace period later (abandonedAfterMs), so it never removes an upload still running.
+    // The upload ends at its deadline, whether its bytes are still arriving or being stored:
+    // recovery takes pending rows as abandoned only a grace period later (abandonedAfterMs), so it
+    // never removes an upload still running, and nothing is published after the deadline.
     const { uploadTimeoutMs } = this.options
     const deadlineMs = createdAt.getTime() + uploadTimeoutMs
-    const deadline = setTimeout(() => {
-      if (!request.body.readableEnded) request.body.destroy(ERRORS.uploadTimedOut(uploadTimeoutMs))
-    }, deadlineMs - Date.now())
+    const overdue = new AbortController()
+    const endOverdue = () => {
+      const reason = ERRORS.uploadTimedOut(uploadTimeoutMs)
+      overdue.abort(reason)
+      if (!request.body.readableEnded) request.body.destroy(reason)
+    }
+    const deadline = setTimeout(endOverdue, deadlineMs - Date.now())
     const publishInTime = async () => {
       await pendingDurable
-      if (Date.now() >= deadlineMs) throw ERRORS.uploadTimedOut(uploadTimeoutMs)
+      // A busy event loop may not have run the timer yet.
+      if (Date.now() >= deadlineMs) endOverdue()
     }
     try {
       const inspector = new UploadInspector(type, this.options.maxFileBytes)
       // The store reads the inspector's output; either side failing destroys the other.
       const [received, written] = await Promise.allSettled([
         pipe(request.body, inspector),
-        this.blobs.put(blobKey, inspector, { contentType: type.mimeType, beforePublish: publishInTime }),
+        this.blobs.put(blobKey, inspector, { contentType: type.mimeType, beforePublish: publishInTime, signal: overdue.signal }),
       ])
-      // Storage running out explains a failed upload best; else the receiving side's error (size,
-      // type, truncation) explains a failed write better than the write's own.
+      // The deadline, then storage running out, explain a failed upload best; else the receiving side's
+      // error (size, type, truncation) explains a failed write better than the write's own.
+      if ((received.status === 'rejected' || written.status === 'rejected') && overdue.signal.aborted) throw overdue.signal.reason
       if (written.status === 'rejected' && written.reason instanceof BlobStorageFullError) throw written.reason
       if (received.status === 'rejected') throw received.reason
       if (written.status === 'rejected') throw written.reason

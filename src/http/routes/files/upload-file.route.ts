@@ -27,7 +27,7 @@ export default function uploadFileRoute(app: App, deps: RouteDeps): void {
         tags: ['files'],
         consumes: ['multipart/form-data'],
         security: bearerSecurity,
-        response: { 200: FileSchema, ...errorResponses(400, 401, 403, 413, 415, 429, 507) },
+        response: { 200: FileSchema, ...errorResponses(400, 401, 403, 408, 413, 415, 429, 507) },
       },
       config: { openapiBody: UploadBodyDoc },
     },

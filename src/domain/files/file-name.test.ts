@@ -46,6 +46,8 @@ describe('cleanFileName', () => {
     ['tag characters', 'report\u{e0041}\u{e007f}.pdf', 'report.pdf'],
     ['a word joiner and an invisible separator', 're\u2060po\u2063rt.pdf', 'report.pdf'],
     ['an interlinear annotation and a Mongolian vowel separator', 're\ufff9po\u180ert.pdf', 'report.pdf'],
+    ['joiners between ASCII letters', 're\u200dpo\u200crt.pdf', 'report.pdf'],
+    ['joiners at either end and beside the extension', '\u200d\u6587\u4ef6\u200c.pdf\u200d', '\u6587\u4ef6.pdf'],
   ])('removes %s', (_label, raw, expected) => {
     expect(cleanFileName(raw)).toBe(expected)
   })

@@ -4,9 +4,12 @@ import { ERRORS } from '../../errors.js'
  * Invisible or misleading in a name: control characters (C0, C1, DEL), every format character
  * (bidi marks, embeddings, overrides and isolates, zero-width space, soft hyphen, invisible
  * operators, the BOM, tag characters, ...) and the line and paragraph separators. The joiners
- * U+200C/D stay: Indic, Persian and emoji need them; so do variation selectors (emoji, CJK variants).
+ * U+200C/D stay between two non-ASCII characters, where Indic, Persian and emoji need them, and go
+ * elsewhere (`a\u200db` would look like `ab`); variation selectors stay (emoji, CJK variants).
  */
 const UNSAFE_CHARACTERS = /[\p{Cc}\p{Zl}\p{Zp}]|(?![\u200c\u200d])\p{Cf}/gu
+/** A joiner with an ASCII character, or the start or end of the name, on either side. */
+const STRAY_JOINERS = /(?<![^\0-\x7f])[\u200c\u200d]|[\u200c\u200d](?![^\0-\x7f])/gu
 const MAX_NAME_BYTES = 255
 
 /**
@@ -17,7 +20,7 @@ const MAX_NAME_BYTES = 255
 export function cleanFileName(raw: string | undefined): string {
   if (raw === undefined || raw.trim() === '') throw ERRORS.badFileName('the file has no name')
   const base = raw.split(/[/\\]/).pop() ?? ''
-  const cleaned = base.replace(UNSAFE_CHARACTERS, '').normalize('NFC').trim()
+  const cleaned = base.replace(UNSAFE_CHARACTERS, '').replace(STRAY_JOINERS, '').normalize('NFC').trim()
   if (cleaned === '' || /^\.+$/.test(cleaned)) throw ERRORS.badFileName(`${JSON.stringify(raw.slice(0, 64))} is not a usable file name`)
   return truncateUtf8(cleaned, MAX_NAME_BYTES)
 }

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import type { RateLimitRepository } from './db/metadata-store.js'
@@ -126,6 +126,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Fastify's own closing reply lacks Cabinet's error shape; the onRequest hook below answers instead.
     return503OnClosing: false,
     clientErrorHandler: answerClientError,
+    // A path Fastify cannot decode (a bad %-escape) gets Cabinet's error shape, not Fastify's own.
+    // (It runs before the hooks and the error handler, so it sends the answer itself.)
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const message = error.code === 'FST_ERR_BAD_URL' ? 'Malformed URL: a path part is not valid percent-encoding' : error.message
+      void reply.status(400).header('x-content-type-options', 'nosniff').send({ error: message, code: 'BAD_REQUEST' })
+    },
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 

@@ -10,6 +10,19 @@ export interface MultipartFile {
   readonly stream: Readable
 }
 
+/** Parts read before the file at most; a form with more is refused rather than its file missed. */
+const MAX_FILES = 4
+const MAX_FIELDS = 32
+const MAX_PARTS = 40
+
+/**
+ * Browsers and curl send `"`, CR and LF in a multipart file name as %22, %0D and %0A (WHATWG
+ * multipart/form-data encoding); those three are decoded, anything else stays as sent.
+ */
+function decodeFormFileName(fileName: string | undefined): string | undefined {
+  return fileName?.replace(/%(22|0d|0a)/gi, (_escape, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+}
+
 export interface MultipartLimits {
   /** The file stream is cut one byte past this, so the consumer can tell "too large" from "exactly at the limit". */
   readonly maxFileBytes: number
@@ -26,7 +39,7 @@ export function readMultipartFile(raw: IncomingMessage, fieldName: string, limit
     try {
       parser = new Busboy({
         headers: raw.headers as ConstructorParameters<typeof Busboy>[0]['headers'],
-        limits: { fileSize: limits.maxFileBytes + 1, files: 4, fields: 32, fieldSize: 64 * 1024, parts: 40, headerPairs: 50 },
+        limits: { fileSize: limits.maxFileBytes + 1, files: MAX_FILES, fields: MAX_FIELDS, fieldSize: 64 * 1024, parts: MAX_PARTS, headerPairs: 50 },
       })
     } catch {
       return reject(ERRORS.noFile())
@@ -54,8 +67,17 @@ export function readMultipartFile(raw: IncomingMessage, fieldName: string, limit
       stream.once('close', () => {
         if (!stream.readableEnded) discardRest()
       })
-      resolve({ fileName, stream })
+      resolve({ fileName: decodeFormFileName(fileName), stream })
     })
+    // Past a limit the parser skips the rest of the form, so a file still to come would look missing.
+    const tooManyParts = () => {
+      if (!file) {
+        fail(ERRORS.badRequest(`The form has too many parts before its "file" field (at most ${MAX_PARTS}: ${MAX_FILES} files, ${MAX_FIELDS} fields); send the file first`))
+      }
+    }
+    parser.on('partsLimit', tooManyParts)
+    parser.on('filesLimit', tooManyParts)
+    parser.on('fieldsLimit', tooManyParts)
     parser.on('finish', () => {
       if (!file) resolve(undefined)
     })

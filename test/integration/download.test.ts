@@ -100,6 +100,28 @@ describe('GET and HEAD /api/files/:id', () => {
     expect(response.status).toBe(304)
   })
 
+  it.each([
+    ['a Latin-1 name', 'café.png', `attachment; filename="caf?.png"; filename*=UTF-8''caf%C3%A9.png`],
+    ['an emoji name', '\u{1f4f7}.png', `attachment; filename="?.png"; filename*=UTF-8''%F0%9F%93%B7.png`],
+  ])('%s travels as UTF-8 in filename*, with an ASCII fallback', async (_label, name, expected) => {
+    const uploaded = await fetch(`${cabinet.url}/api/files/upload`, {
+      method: 'POST',
+      headers: auth(token, { 'content-type': 'multipart/form-data; boundary=xx' }),
+      body: rawMultipart('xx', name, pngBytes()),
+    })
+    const { file_id } = await uploaded.json()
+    const response = await fetch(`${cabinet.url}/api/files/${file_id}`, { headers: auth(token) })
+    expect(response.headers.get('content-disposition')).toBe(expected)
+  })
+
+  it('a path that is not valid percent-encoding answers 400 BAD_REQUEST in the JSON error shape', async () => {
+    for (const path of ['/api/files/%zz', '/api/files/%ff/meta']) {
+      const response = await fetch(`${cabinet.url}${path}`, { headers: auth(token) })
+      expect(response.status).toBe(400)
+      expect(await response.json()).toEqual({ error: 'Malformed URL: a path part is not valid percent-encoding', code: 'BAD_REQUEST' })
+    }
+  })
+
   it('control characters in a name are dropped and cannot reach a header', async () => {
     const uploaded = await fetch(`${cabinet.url}/api/files/upload`, {
       method: 'POST',

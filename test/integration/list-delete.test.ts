@@ -59,6 +59,9 @@ describe('GET /api/files and DELETE /api/files/:id', () => {
     ['jpeg', ['3.jpg']],
     ['pdf,docx', ['4.docx', '2.pdf']],
     ['exe', []],
+    // Blank, as an HTML form sends an unselected filter: no filter at all.
+    ['', ['5.png', '4.docx', '3.jpg', '2.pdf', '1.png']],
+    [' ', ['5.png', '4.docx', '3.jpg', '2.pdf', '1.png']],
   ])('?type=%s filters', async (type, names) => {
     expect((await list(`?type=${encodeURIComponent(type)}`)).files.map((f) => f.original_name)).toEqual(names)
   })

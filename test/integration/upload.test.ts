@@ -61,6 +61,13 @@ describe('POST /api/files/upload', () => {
     expect((await sneaky.json()).original_name).toBe('passwd.pdf')
   })
 
+  it('keeps a quote in a name that the client escaped as %22 (browsers and curl do)', async () => {
+    // FormData sends the name as filename="报告 %22final%22.png", per the WHATWG multipart encoding.
+    const response = await uploadFile(cabinet.url, { token, name: '报告 "final".png', bytes: pngBytes() })
+    expect(response.status).toBe(200)
+    expect((await response.json()).original_name).toBe('报告 "final".png')
+  })
+
   describe('refusals leave nothing behind', () => {
     async function expectNothingNew(before: { rows: number; paths: string[] }) {
       expect((await cabinet.fileRows()).length).toBe(before.rows)
@@ -69,6 +76,24 @@ describe('POST /api/files/upload', () => {
     async function snapshot() {
       return { rows: (await cabinet.fileRows()).length, paths: await cabinet.storedPaths() }
     }
+
+    it('a form with more parts than allowed before its file answers 400 naming the limit, not NO_FILE', async () => {
+      const before = await snapshot()
+      const part = (field: string, name: string) =>
+        Buffer.concat([Buffer.from(`--xx\r\nContent-Disposition: form-data; name="${field}"; filename="${name}"\r\n\r\n`), pngBytes(), Buffer.from('\r\n')])
+      const others = ['x1', 'x2', 'x3', 'x4'].map((field) => part(field, `${field}.png`))
+      const response = await fetch(`${cabinet.url}/api/files/upload`, {
+        method: 'POST',
+        headers: auth(token, { 'content-type': 'multipart/form-data; boundary=xx' }),
+        body: new Uint8Array(Buffer.concat([...others, part('file', 'photo.png'), Buffer.from('--xx--\r\n')])),
+      })
+      expect(response.status).toBe(400)
+      expect(await response.json()).toEqual({
+        error: 'The form has too many parts before its "file" field (at most 40: 4 files, 32 fields); send the file first',
+        code: 'BAD_REQUEST',
+      })
+      await expectNothingNew(before)
+    })
 
     it.each([
       ['a .exe renamed .png', 'setup.png', exeBytes(), 415, 'FILE_TYPE_MISMATCH', /named \.png but the content is a Windows executable/],

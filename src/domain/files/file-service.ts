@@ -8,7 +8,7 @@ import type { EnqueueOptions } from '../../jobs/job-queue.js'
 import { AppError, ERRORS } from '../../errors.js'
 import { pipe } from '../../pipe.js'
 import { cleanFileName } from './file-name.js'
-import { extensionOf, FILE_TYPES, kindOfExtension, kindsMatchingFilter, type FileTypeInfo } from './file-types.js'
+import { extensionOf, FILE_TYPES, kindOfExtension, kindsForTypeFilter, type FileTypeInfo } from './file-types.js'
 import { declaresContentType, readOfficeContentTypes } from './office-container.js'
 import { UploadInspector } from './upload-inspector.js'
 
@@ -231,7 +231,7 @@ export class FileService {
     query: { limit: number; cursor?: string; type?: string; grantedTo?: { keyId: string; at: Date }; allUsers?: boolean },
   ): Promise<FilePage> {
     const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
-    const kinds = query.type === undefined ? undefined : query.type.split(',').flatMap(kindsMatchingFilter)
+    const kinds = kindsForTypeFilter(query.type)
     const files = await this.metadata.files.listReady(userId, {
       limit: query.limit + 1,
       ...(after ? { after } : {}),

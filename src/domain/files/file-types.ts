@@ -82,3 +82,9 @@ export function kindsMatchingFilter(filter: string): FileKind[] {
     })
     .map((type) => type.kind)
 }
+
+/** The kinds a `?type=` filter (comma-separated) selects; undefined when there is none, absent or blank as a form sends it. */
+export function kindsForTypeFilter(filter: string | undefined): FileKind[] | undefined {
+  if (filter === undefined || filter.trim() === '') return undefined
+  return filter.split(',').flatMap(kindsMatchingFilter)
+}

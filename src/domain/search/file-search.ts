@@ -1,6 +1,6 @@
 import type { MetadataStore } from '../../db/metadata-store.js'
 import { ERRORS } from '../../errors.js'
-import { kindsMatchingFilter } from '../files/file-types.js'
+import { kindsForTypeFilter } from '../files/file-types.js'
 import type { FilePage } from '../files/file-service.js'
 
 const MAX_TERMS = 8
@@ -32,7 +32,7 @@ export class FileSearch {
     // Tabs and line breaks separate words above; any other control character (NUL ends SQLite's match expression) is refused.
     if (terms.some((term) => /\p{Cc}/u.test(term))) throw ERRORS.badRequest('q may not contain control characters')
     const offset = query.cursor === undefined ? 0 : decodeSearchCursor(query.cursor)
-    const kinds = query.type === undefined ? undefined : query.type.split(',').flatMap(kindsMatchingFilter)
+    const kinds = kindsForTypeFilter(query.type)
     const files = await this.metadata.search.search(userId, { terms, limit: query.limit + 1, offset, ...(kinds ? { kinds } : {}), ...reach })
     const page = files.slice(0, query.limit)
     const next = offset + page.length

@@ -44,9 +44,18 @@ function rangeStillApplies(request: FastifyRequest, file: StoredFile, etag: stri
   return Date.parse(ifRange) === Math.floor(file.uploadedAt.getTime() / 1000) * 1000
 }
 
+/**
+ * RFC 6266 with an ASCII `filename` and the exact name in `filename*=UTF-8''…` whenever they differ.
+ * content-disposition's own fallback keeps ISO-8859-1 names (café.png) as Latin-1 bytes without
+ * `filename*`, which clients that read header bytes as UTF-8 (curl -OJ, most download managers) mangle.
+ */
+function dispositionFor(name: string, inline: boolean): string {
+  return contentDisposition(name, { type: inline ? 'inline' : 'attachment', fallback: name.replace(/[^\x20-\x7e]/gu, '?') })
+}
+
 async function sendFile(request: FastifyRequest, reply: FastifyReply, files: FileService, file: StoredFile, inline: boolean) {
   const etag = `"${file.sha256}"`
-  const disposition = contentDisposition(file.originalName, { type: inline ? 'inline' : 'attachment' })
+  const disposition = dispositionFor(file.originalName, inline)
   if (isNotModified(request, file, etag)) {
     return reply.status(304).headers({ etag, 'last-modified': file.uploadedAt.toUTCString(), 'cache-control': 'private, no-cache' }).send()
   }

@@ -237,7 +237,10 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex): vo
       ? [431, 'HEADERS_TOO_LARGE', `The request head is over the limit of ${MAX_HEADER_BYTES} bytes`]
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'REQUEST_TIMEOUT', 'The request took longer than the time allowed']
-        : [400, 'BAD_REQUEST', 'Malformed HTTP request']
+        : error.code === 'HPE_INVALID_EOF_STATE'
+          ? // The client finished sending (a half-close) before the body it declared: a cut-off upload.
+            [400, 'UPLOAD_INCOMPLETE', 'The request ended before its whole body arrived']
+          : [400, 'BAD_REQUEST', 'Malformed HTTP request']
   const body = JSON.stringify({ error: message, code })
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }

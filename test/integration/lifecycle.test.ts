@@ -57,6 +57,33 @@ describe('a client that vanishes mid-upload', () => {
   })
 })
 
+describe('a client that stops sending mid-upload but waits for the answer (a half-close)', () => {
+  it('gets 400 UPLOAD_INCOMPLETE, and nothing is left behind', async () => {
+    const cabinet = await startTestServer()
+    try {
+      const token = await cabinet.token('alice')
+      const body = Buffer.from(rawMultipart(BOUNDARY, 'half.png', pngBytes(512 * 1024)))
+      const socket = connect(Number(new URL(cabinet.url).port), '127.0.0.1')
+      await new Promise((resolve) => socket.once('connect', resolve))
+      socket.on('error', () => {})
+      let answer = ''
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')))
+      const closed = new Promise((resolve) => socket.once('close', resolve))
+      socket.write(uploadHead(cabinet.url, token, body.length))
+      socket.end(body.subarray(0, body.length / 2))
+      await closed
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /)
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).code).toBe('UPLOAD_INCOMPLETE')
+      await eventually(async () => {
+        expect(await cabinet.fileRows()).toEqual([])
+        expect(await cabinet.storedPaths()).toEqual([])
+      })
+    } finally {
+      await cabinet.stop()
+    }
+  })
+})
+
 describe('an upload that outlives CABINET_UPLOAD_TIMEOUT_MS', () => {
   it('answers 408 REQUEST_TIMEOUT at its deadline, closes the connection and keeps nothing', async () => {
     const cabinet = await startTestServer({ CABINET_UPLOAD_TIMEOUT_MS: '2000' })

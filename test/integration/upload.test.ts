@@ -214,6 +214,32 @@ describe('POST /api/files/upload', () => {
       expect((await response.json()).code).toBe('NO_FILE')
     })
 
+    it.each([['application/octet-stream'], ['application/x-www-form-urlencoded'], ['image/png'], [undefined]])(
+      'a body of type %s answers NO_FILE too, and the connection serves the next request',
+      async (contentType) => {
+        const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+        const send = (method: string, path: string, headers: Record<string, string>, body?: Buffer) =>
+          new Promise<{ status: number; body: string }>((resolve, reject) => {
+            const req = httpRequest(`${cabinet.url}${path}`, { method, agent, headers: auth(token, headers) }, (res) => {
+              let text = ''
+              res.on('data', (chunk: Buffer) => (text += chunk.toString()))
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+            })
+            req.on('error', reject)
+            req.end(body)
+          })
+        try {
+          const refused = await send('POST', '/api/files/upload', contentType ? { 'content-type': contentType } : {}, pngBytes(200 * 1024))
+          expect(refused.status).toBe(400)
+          expect(JSON.parse(refused.body).code).toBe('NO_FILE')
+          // The unread body was dropped, not taken for the start of the next request on the same connection.
+          expect((await send('GET', '/api/files', {})).status).toBe(200)
+        } finally {
+          agent.destroy()
+        }
+      },
+    )
+
     it('a multipart body that ends inside the file answers UPLOAD_INCOMPLETE', async () => {
       const before = await snapshot()
       const boundary = 'cutshort'

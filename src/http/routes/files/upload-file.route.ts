@@ -18,6 +18,15 @@ function declaredLength(request: FastifyRequest): number | undefined {
 }
 
 export default function uploadFileRoute(app: App, deps: RouteDeps): void {
+  // In a scope of its own, where a body of any other type is left unread too (Node drops it after the
+  // answer), so that a non-multipart upload answers NO_FILE like a form without a file, not 415.
+  void app.register(async (scope: App) => {
+    scope.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
+    uploadRoute(scope, deps)
+  })
+}
+
+function uploadRoute(app: App, deps: RouteDeps): void {
   app.post(
     '/api/files/upload',
     {

@@ -24,6 +24,21 @@ function uploadHead(url: string, token: string, contentLength: number): string {
   ].join('\r\n')
 }
 
+/**
+ * A raw connection to `url` that collects what the server answers; `closed` resolves with the time
+ * the server closed it. Errors are ignored: a server that closes while the client sends may reset.
+ */
+async function rawConnection(url: string) {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1')
+  await new Promise((resolve) => socket.once('connect', resolve))
+  socket.on('error', () => {})
+  const received: string[] = []
+  socket.on('data', (chunk: Buffer) => received.push(chunk.toString('latin1')))
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())))
+  const answer = () => received.join('')
+  return { socket, closed, answer, body: () => JSON.parse(answer().slice(answer().indexOf('\r\n\r\n') + 4)) as { error: string; code: string } }
+}
+
 async function tokenFor(backend: TestBackend, user: string): Promise<string> {
   return (await runCli(['token', 'create', '--user', user], backend.env)).stdout.trim().split('\n').at(-1)!
 }
@@ -63,17 +78,12 @@ describe('a client that stops sending mid-upload but waits for the answer (a hal
     try {
       const token = await cabinet.token('alice')
       const body = Buffer.from(rawMultipart(BOUNDARY, 'half.png', pngBytes(512 * 1024)))
-      const socket = connect(Number(new URL(cabinet.url).port), '127.0.0.1')
-      await new Promise((resolve) => socket.once('connect', resolve))
-      socket.on('error', () => {})
-      let answer = ''
-      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')))
-      const closed = new Promise((resolve) => socket.once('close', resolve))
+      const { socket, closed, answer, body: answerBody } = await rawConnection(cabinet.url)
       socket.write(uploadHead(cabinet.url, token, body.length))
       socket.end(body.subarray(0, body.length / 2))
       await closed
-      expect(answer).toMatch(/^HTTP\/1\.1 400 /)
-      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).code).toBe('UPLOAD_INCOMPLETE')
+      expect(answer()).toMatch(/^HTTP\/1\.1 400 /)
+      expect(answerBody().code).toBe('UPLOAD_INCOMPLETE')
       await eventually(async () => {
         expect(await cabinet.fileRows()).toEqual([])
         expect(await cabinet.storedPaths()).toEqual([])
@@ -90,26 +100,21 @@ describe('an upload that outlives CABINET_UPLOAD_TIMEOUT_MS', () => {
     try {
       const token = await cabinet.token('alice')
       const body = Buffer.from(rawMultipart(BOUNDARY, 'slow.png', pngBytes(1024 * 1024)))
-      const socket = connect(Number(new URL(cabinet.url).port), '127.0.0.1')
-      await new Promise((resolve) => socket.once('connect', resolve))
       // The server closes while the client still sends: a reset may follow the answer.
-      socket.on('error', () => {})
-      let answer = ''
-      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')))
-      const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())))
+      const { socket, closed, answer, body: answerBody } = await rawConnection(cabinet.url)
       socket.write(uploadHead(cabinet.url, token, body.length))
       socket.write(body.subarray(0, body.length / 2))
       await eventually(async () => expect((await cabinet.fileRows()).map((r) => r.status)).toEqual(['pending']))
       const pendingSeen = Date.now()
       // Still sending, slowly, until answered: the client is alive, only too slow.
-      const trickle = setInterval(() => answer === '' && socket.writable && socket.write(body.subarray(body.length / 2, body.length / 2 + 16)), 200)
+      const trickle = setInterval(() => answer() === '' && socket.writable && socket.write(body.subarray(body.length / 2, body.length / 2 + 16)), 200)
       const closedAt = await closed
       clearInterval(trickle)
       // Node's own request timeout is checked every 30 s; the upload's deadline is its own.
       expect(closedAt - pendingSeen).toBeLessThan(4000)
-      expect(answer).toMatch(/^HTTP\/1\.1 408 /)
-      expect(answer.toLowerCase()).toContain('connection: close')
-      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({
+      expect(answer()).toMatch(/^HTTP\/1\.1 408 /)
+      expect(answer().toLowerCase()).toContain('connection: close')
+      expect(answerBody()).toEqual({
         error: 'The upload took longer than the 2 s allowed',
         code: 'REQUEST_TIMEOUT',
       })

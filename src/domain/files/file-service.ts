@@ -22,6 +22,7 @@ const FILE_ID = /^[0-9a-f]{32}$/
 export function abandonedAfterMs(uploadTimeoutMs: number): number {
   return uploadTimeoutMs + Math.min(uploadTimeoutMs, 60_000)
 }
+
 /**
  * Downloads up to this size are read in one go and sent in one write rather than streamed (see
  * BlobStore.readBuffer): for 1 MiB files it took a quarter less server CPU per download in the bench,

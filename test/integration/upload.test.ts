@@ -76,6 +76,22 @@ describe('POST /api/files/upload', () => {
     async function snapshot() {
       return { rows: (await cabinet.fileRows()).length, paths: await cabinet.storedPaths() }
     }
+    /** Requests over one keep-alive connection; `socket` tells which connection answered. */
+    function keepAliveClient() {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+      const send = (options: RequestOptions, payload?: Buffer) =>
+        new Promise<{ status: number; body: string; socket: unknown }>((resolve, reject) => {
+          const request = httpRequest(new URL(options.path!, cabinet.url), { ...options, agent }, (response) => {
+            let text = ''
+            response.setEncoding('utf8')
+            response.on('data', (chunk: string) => (text += chunk))
+            response.on('end', () => resolve({ status: response.statusCode!, body: text, socket: request.socket }))
+          })
+          request.on('error', reject)
+          request.end(payload)
+        })
+      return { send, close: () => agent.destroy() }
+    }
 
     it('a form with more parts than allowed before its file answers 400 naming the limit, not NO_FILE', async () => {
       const before = await snapshot()
@@ -124,18 +140,7 @@ describe('POST /api/files/upload', () => {
         bytes,
         Buffer.from(`\r\n--${boundary}--\r\n`),
       ])
-      const agent = new Agent({ keepAlive: true, maxSockets: 1 })
-      const send = (options: RequestOptions, payload?: Buffer) =>
-        new Promise<{ status: number; body: string; socket: unknown }>((resolve, reject) => {
-          const request = httpRequest(new URL(options.path!, cabinet.url), { ...options, agent }, (response) => {
-            let text = ''
-            response.setEncoding('utf8')
-            response.on('data', (chunk: string) => (text += chunk))
-            response.on('end', () => resolve({ status: response.statusCode!, body: text, socket: request.socket }))
-          })
-          request.on('error', reject)
-          request.end(payload)
-        })
+      const { send, close } = keepAliveClient()
       try {
         const refused = await send(
           {
@@ -151,7 +156,7 @@ describe('POST /api/files/upload', () => {
         expect(next.status).toBe(200)
         expect(next.socket).toBe(refused.socket)
       } finally {
-        agent.destroy()
+        close()
       }
       await expectNothingNew(before)
     })
@@ -217,25 +222,18 @@ describe('POST /api/files/upload', () => {
     it.each([['application/octet-stream'], ['application/x-www-form-urlencoded'], ['image/png'], [undefined]])(
       'a body of type %s answers NO_FILE too, and the connection serves the next request',
       async (contentType) => {
-        const agent = new Agent({ keepAlive: true, maxSockets: 1 })
-        const send = (method: string, path: string, headers: Record<string, string>, body?: Buffer) =>
-          new Promise<{ status: number; body: string }>((resolve, reject) => {
-            const req = httpRequest(`${cabinet.url}${path}`, { method, agent, headers: auth(token, headers) }, (res) => {
-              let text = ''
-              res.on('data', (chunk: Buffer) => (text += chunk.toString()))
-              res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
-            })
-            req.on('error', reject)
-            req.end(body)
-          })
+        const { send, close } = keepAliveClient()
         try {
-          const refused = await send('POST', '/api/files/upload', contentType ? { 'content-type': contentType } : {}, pngBytes(200 * 1024))
+          const headers = auth(token, contentType ? { 'content-type': contentType } : {})
+          const refused = await send({ method: 'POST', path: '/api/files/upload', headers }, pngBytes(200 * 1024))
           expect(refused.status).toBe(400)
           expect(JSON.parse(refused.body).code).toBe('NO_FILE')
           // The unread body was dropped, not taken for the start of the next request on the same connection.
-          expect((await send('GET', '/api/files', {})).status).toBe(200)
+          const next = await send({ method: 'GET', path: '/api/files', headers: auth(token) })
+          expect(next.status).toBe(200)
+          expect(next.socket).toBe(refused.socket)
         } finally {
-          agent.destroy()
+          close()
         }
       },
     )

@@ -86,6 +86,11 @@ export const ERRORS = {
   agentUnavailable: (detail: string, cause?: unknown) => new AppError('AGENT_UNAVAILABLE', 502, `The AI agent is unavailable: ${detail}`, { cause }),
   agentTimeout: (timeoutMs: number) => new AppError('AGENT_TIMEOUT', 504, `The AI agent did not answer within ${timeoutMs} ms; retry`),
   internal: (cause?: unknown) => new AppError('INTERNAL_ERROR', 500, 'Internal server error', { cause }),
+  storageUnavailable: (cause?: unknown) =>
+    new AppError('STORAGE_UNAVAILABLE', 503, 'File storage cannot be reached right now; try again in a moment', {
+      cause,
+      headers: { 'retry-after': '10' },
+    }),
   serviceUnavailable: (message: string) => new AppError('SERVICE_UNAVAILABLE', 503, message),
   notReady: (problems: readonly string[]) => new AppError('NOT_READY', 503, `Not ready: ${problems.join('; ')}`),
 } as const

@@ -117,3 +117,14 @@ export class BlobStorageFullError extends Error {
     this.name = 'BlobStorageFullError'
   }
 }
+
+/**
+ * Thrown by adapters when the backend cannot be reached or says it is unavailable (a refused or
+ * dropped connection, a timeout, a 5xx answer): nothing is wrong with the request, and a retry may succeed.
+ */
+export class BlobStoreUnavailableError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause })
+    this.name = 'BlobStoreUnavailableError'
+  }
+}

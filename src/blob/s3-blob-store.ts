@@ -17,6 +17,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import {
   BlobNotFoundError,
   BlobStorageFullError,
+  BlobStoreUnavailableError,
   type AbandonedWrite,
   type BlobCapability,
   type BlobInfo,
@@ -105,6 +106,19 @@ function isMissingObject(error: unknown): boolean {
 function isStorageFull(error: unknown): boolean {
   const code = codeOf(error)
   return code === 'QuotaExceeded' || code === 'InsufficientCapacity' || statusOf(error) === 507
+}
+
+/** Node's codes for a connection that could not be made, or broke. */
+const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
+])
+
+/** No answer (refused, dropped, timed out) or a 5xx: the server is down or overloaded, not refusing this request. */
+function isUnavailable(error: unknown): boolean {
+  const status = statusOf(error)
+  if (status !== undefined) return status >= 500 && status !== 501 && status !== 507
+  const fields = fieldsOf(error)
+  return NETWORK_ERROR_CODES.has(fields.code ?? '') || fields.name === 'TimeoutError'
 }
 
 /** One line for a message: `NoSuchBucket (HTTP 404)`, or a network error's own message. */
@@ -444,7 +458,8 @@ export class S3BlobStore implements BlobStore {
   /** Vendor errors become Cabinet's: storage full, or an Error naming the operation and its subject. */
   private translate(operation: string, subject: string, error: unknown): Error {
     if (isStorageFull(error)) return new BlobStorageFullError(error)
-    return new Error(`S3 ${operation} of ${subject} in bucket "${this.bucket}" failed: ${describeError(error)}`, { cause: error })
+    const message = `S3 ${operation} of ${subject} in bucket "${this.bucket}" failed: ${describeError(error)}`
+    return isUnavailable(error) ? new BlobStoreUnavailableError(message, error) : new Error(message, { cause: error })
   }
 }
 

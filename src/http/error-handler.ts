@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify'
+import { BlobStoreUnavailableError } from '../blob/blob-store.js'
 import { AppError, ERRORS } from '../errors.js'
 
 /** Fastify errors a client can cause, mapped to Cabinet's codes. */
@@ -17,6 +18,7 @@ const LOG_LEVEL_BY_CODE: Readonly<Record<string, 'info' | 'warn'>> = {
   QUOTA_EXCEEDED: 'info',
   INSUFFICIENT_STORAGE: 'warn',
   SERVICE_UNAVAILABLE: 'warn',
+  STORAGE_UNAVAILABLE: 'warn',
   AGENT_UNAVAILABLE: 'warn',
   AGENT_TIMEOUT: 'warn',
 }
@@ -28,7 +30,9 @@ export function logServerError(log: FastifyBaseLogger, error: AppError): void {
 
 /** Renders every error as `{ error, code }` with its status; unknown errors are 500s whose details stay in the log. */
 export function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+  app.setErrorHandler((thrown: FastifyError | AppError, request, reply) => {
+    // Any route that reaches object storage while it is down (a download, a thumbnail) says so.
+    const error = thrown instanceof BlobStoreUnavailableError ? ERRORS.storageUnavailable(thrown) : thrown
     if (error instanceof AppError) {
       if (error.headers) void reply.headers(error.headers)
       logServerError(request.log, error)

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
-import { BlobNotFoundError, BlobStorageFullError, type BlobStore, type ByteRange } from '../../blob/blob-store.js'
+import { BlobNotFoundError, BlobStorageFullError, BlobStoreUnavailableError, type BlobStore, type ByteRange } from '../../blob/blob-store.js'
 import { blobKeyForFileId } from '../../blob/secure-path.js'
 import { QuotaExceededError, type ListCursor, type MetadataStore, type QuotaLimits, type StoredFile } from '../../db/metadata-store.js'
 import type { EnqueueOptions } from '../../jobs/job-queue.js'
@@ -148,16 +148,22 @@ export class FileService {
     }
     try {
       const inspector = new UploadInspector(type, this.options.maxFileBytes)
+      // Whether the client's side failed before the store stopped reading. Registered before the pipe's
+      // own listener, so it sees the inspector as the store left it, not as the pipe's failure leaves it.
+      let clientFailedFirst = false
+      request.body.once('error', () => (clientFailedFirst ||= !inspector.destroyed))
       // The store reads the inspector's output; either side failing destroys the other.
       const [received, written] = await Promise.allSettled([
         pipe(request.body, inspector),
         this.blobs.put(blobKey, inspector, { contentType: type.mimeType, beforePublish: publishInTime, signal: overdue.signal }),
       ])
-      // The deadline, then storage running out, explain a failed upload best; else the receiving side's
-      // error (size, type, truncation) explains a failed write better than the write's own.
+      // The deadline, then storage running out, explain a failed upload best; else the side that failed
+      // first: the client's (truncation) or the inspector's (size, type), or the store's (it stopped reading).
       if ((received.status === 'rejected' || written.status === 'rejected') && overdue.signal.aborted) throw overdue.signal.reason
       if (written.status === 'rejected' && written.reason instanceof BlobStorageFullError) throw written.reason
-      if (received.status === 'rejected') throw received.reason
+      if (received.status === 'rejected' && (written.status === 'fulfilled' || clientFailedFirst || received.reason instanceof AppError)) {
+        throw receivingError(received.reason)
+      }
       if (written.status === 'rejected') throw written.reason
       const { sizeBytes, sha256 } = inspector.result()
       if ('zip' in type.signature) await this.assertOfficeDocument(blobKey, sizeBytes, type)
@@ -334,12 +340,19 @@ export class FileService {
     if (error instanceof AppError) return error
     if (error instanceof QuotaExceededError) return quotaError(error)
     if (error instanceof BlobStorageFullError) return ERRORS.insufficientStorage()
-    const message = error instanceof Error ? error.message : ''
-    if (/terminated early|Unexpected end|aborted|premature close/i.test(message) || (error as NodeJS.ErrnoException).code === 'ECONNRESET') {
-      return ERRORS.truncatedUpload(error)
-    }
+    if (error instanceof BlobStoreUnavailableError) return ERRORS.storageUnavailable(error)
     return error instanceof Error ? error : ERRORS.internal(error)
   }
+}
+
+/** The receiving side's failure: Cabinet's own refusals as they are; the multipart parser's or the socket's, a cut-off upload. */
+function receivingError(error: unknown): unknown {
+  if (error instanceof AppError) return error
+  const message = error instanceof Error ? error.message : ''
+  if (/terminated early|Unexpected end|aborted|premature close/i.test(message) || (error as NodeJS.ErrnoException).code === 'ECONNRESET') {
+    return ERRORS.truncatedUpload(error)
+  }
+  return error
 }
 
 /** QUOTA_EXCEEDED with the numbers: what the user has, what they may have, and what this upload needed. */

@@ -1,0 +1,50 @@
+import { connect, createServer, type Socket } from 'node:net'
+
+/** A loopback TCP proxy in front of a real server, whose link can be cut and mended: a network outage on demand. */
+export interface TcpProxy {
+  /** `http://127.0.0.1:<port>`: the target's address as seen through the proxy. */
+  readonly url: string
+  /** Drops every open connection and refuses new ones until `mend`. */
+  cut(): Promise<void>
+  /** Accepts connections again, on the same port. */
+  mend(): Promise<void>
+  close(): Promise<void>
+}
+
+export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
+  const target = new URL(targetUrl)
+  const targetPort = Number(target.port || 80)
+  const open = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = connect(targetPort, target.hostname)
+    for (const socket of [client, upstream]) {
+      open.add(socket)
+      socket.on('error', () => {})
+      socket.on('close', () => {
+        open.delete(socket)
+        client.destroy()
+        upstream.destroy()
+      })
+    }
+    client.pipe(upstream).pipe(client)
+  })
+  const listen = (port: number) => new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  await listen(0)
+  const port = (server.address() as { port: number }).port
+  const stopListening = () => new Promise<void>((resolve) => {
+    server.close(() => resolve())
+    for (const socket of open) socket.destroy()
+  })
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cut: stopListening,
+    mend: () => listen(port),
+    close: () => (server.listening ? stopListening() : Promise.resolve()),
+  }
+}

@@ -1,0 +1,89 @@
+import { request } from 'node:http'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { pngBytes } from '../helpers/fixtures.js'
+import { auth, eventually, rawMultipart, uploadFile } from '../helpers/http.js'
+import { startTestServer, type TestServer } from '../helpers/server.js'
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
+import { openTestBackend, type TestBackend } from '../helpers/test-backend.js'
+
+const BOUNDARY = 'outage'
+const MiB = 1024 * 1024
+
+/** Posts `body` in two halves, running `between` after the first; resolves with the answer. */
+function uploadInTwoHalves(url: string, token: string, body: Uint8Array, between: () => Promise<void>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const half = Math.floor(body.length * 0.75)
+    const req = request(`${url}/api/files/upload`, {
+      method: 'POST',
+      headers: auth(token, { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': String(body.length) }),
+    }, (res) => {
+      let text = ''
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+    })
+    // The server may answer and stop reading before the second half is sent.
+    req.on('error', reject)
+    req.write(body.subarray(0, half))
+    between().then(() => req.end(body.subarray(half)), reject)
+  })
+}
+
+describe('object storage goes away during an upload', () => {
+  let backend: TestBackend
+  let proxy: TcpProxy
+  let cabinet: TestServer
+
+  beforeEach(async () => {
+    backend = await openTestBackend()
+    proxy = await startTcpProxy(backend.env.CABINET_S3_ENDPOINT!)
+    // Short timeouts: recovery may take the failed upload's leftovers 4 s after it started.
+    cabinet = await startTestServer(
+      { CABINET_S3_ENDPOINT: proxy.url, CABINET_UPLOAD_TIMEOUT_MS: '2000', CABINET_JOB_LEASE_MS: '1000', CABINET_JOB_POLL_INTERVAL_MS: '200' },
+      backend,
+    )
+  })
+  afterEach(async () => {
+    await cabinet?.stop()
+    await proxy?.close()
+    await backend?.cleanup()
+  })
+
+  it('answers 503 STORAGE_UNAVAILABLE, not a truncated upload, and leaves nothing once storage is back', async () => {
+    const token = await cabinet.token('alice')
+    const body = rawMultipart(BOUNDARY, 'scan.png', pngBytes(8 * MiB))
+    const answer = await uploadInTwoHalves(cabinet.url, token, body, async () => {
+      // The first 5 MiB part is on its way: S3 has a multipart upload open.
+      await eventually(async () => expect(await backend.storedPaths()).toEqual([expect.stringMatching(/^multipart:/)]), 10_000)
+      await proxy.cut()
+    })
+    expect(answer.status).toBe(503)
+    expect(JSON.parse(answer.body)).toEqual({ error: expect.stringMatching(/storage/i), code: 'STORAGE_UNAVAILABLE' })
+
+    await proxy.mend()
+    await eventually(async () => {
+      expect(await backend.storedPaths()).toEqual([])
+      expect(await backend.fileRows()).toEqual([])
+    }, 15_000)
+    const again = await uploadFile(cabinet.url, { token, name: 'scan.png', bytes: pngBytes(1024) })
+    expect(again.status).toBe(200)
+  })
+
+  it('answers uploads and downloads made while storage is unreachable with 503 STORAGE_UNAVAILABLE', async () => {
+    const token = await cabinet.token('alice')
+    const stored = await (await uploadFile(cabinet.url, { token, name: 'kept.png', bytes: pngBytes(1024) })).json()
+    await proxy.cut()
+    const answers = [
+      ...(await Promise.all([64 * 1024, 8 * MiB].map((size) => uploadFile(cabinet.url, { token, name: 'scan.png', bytes: pngBytes(size) })))),
+      await fetch(`${cabinet.url}/api/files/${stored.file_id}`, { headers: auth(token) }),
+    ]
+    for (const answer of answers) {
+      expect(answer.status).toBe(503)
+      expect(answer.headers.get('retry-after')).toBe('10')
+      expect(await answer.json()).toEqual({ error: expect.stringMatching(/storage/i), code: 'STORAGE_UNAVAILABLE' })
+    }
+    await proxy.mend()
+    await eventually(async () => expect((await backend.fileRows()).map((row) => row.id)).toEqual([stored.file_id]), 15_000)
+    const download = await fetch(`${cabinet.url}/api/files/${stored.file_id}`, { headers: auth(token) })
+    expect(Buffer.from(await download.arrayBuffer())).toEqual(pngBytes(1024))
+  })
+})

@@ -84,6 +84,8 @@ export interface BlobStore {
   findWrongModes?(): AsyncIterable<WrongMode>
   /** Sets the expected mode on a path `findWrongModes` reported. */
   fixMode?(path: string): Promise<void>
+  /** Object storage only: rejects when the bucket does not answer within a few seconds, for readiness checks. */
+  ping?(): Promise<void>
   /** Bytes still free for new blobs, or undefined when the backend has no such limit (object storage). */
   availableBytes(): Promise<number | undefined>
   close(): Promise<void>

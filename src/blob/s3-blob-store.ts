@@ -49,6 +49,8 @@ const MAX_PRESIGN_SECONDS = 7 * 24 * 60 * 60
 const CONNECT_TIMEOUT_MS = 10_000
 /** `create` gives up on a server that accepts connections but never answers. */
 const STARTUP_TIMEOUT_MS = 30_000
+/** A readiness probe waits this long for the bucket, well within a load balancer's usual check timeout. */
+const PING_TIMEOUT_MS = 3_000
 
 export interface S3BlobStoreOptions {
   /**
@@ -379,6 +381,14 @@ export class S3BlobStore implements BlobStore {
       ...(options.contentType === undefined ? {} : { ResponseContentType: options.contentType }),
     })
     return getSignedUrl(this.client, command, { expiresIn: expiresInSeconds })
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: AbortSignal.timeout(PING_TIMEOUT_MS) })
+    } catch (error) {
+      throw this.translate('check', 'the bucket', error)
+    }
   }
 
   async availableBytes(): Promise<undefined> {

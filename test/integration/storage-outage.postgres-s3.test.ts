@@ -68,7 +68,7 @@ describe('object storage goes away during an upload', () => {
     expect(again.status).toBe(200)
   })
 
-  it('answers uploads and downloads made while storage is unreachable with 503 STORAGE_UNAVAILABLE', async () => {
+  it('answers uploads and downloads made while storage is unreachable with 503 STORAGE_UNAVAILABLE, and /readyz says why', async () => {
     const token = await cabinet.token('alice')
     const stored = await (await uploadFile(cabinet.url, { token, name: 'kept.png', bytes: pngBytes(1024) })).json()
     await proxy.cut()
@@ -81,7 +81,11 @@ describe('object storage goes away during an upload', () => {
       expect(answer.headers.get('retry-after')).toBe('10')
       expect(await answer.json()).toEqual({ error: expect.stringMatching(/storage/i), code: 'STORAGE_UNAVAILABLE' })
     }
+    const ready = await fetch(`${cabinet.url}/readyz`)
+    expect(ready.status).toBe(503)
+    expect(await ready.json()).toEqual({ error: 'Not ready: object storage does not answer', code: 'NOT_READY' })
     await proxy.mend()
+    expect((await fetch(`${cabinet.url}/readyz`)).status).toBe(200)
     await eventually(async () => expect((await backend.fileRows()).map((row) => row.id)).toEqual([stored.file_id]), 15_000)
     const download = await fetch(`${cabinet.url}/api/files/${stored.file_id}`, { headers: auth(token) })
     expect(Buffer.from(await download.arrayBuffer())).toEqual(pngBytes(1024))

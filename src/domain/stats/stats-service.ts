@@ -80,7 +80,7 @@ export class StatsService {
   }
 }
 
-/** GET /readyz: the database answers, the data dir takes writes, the disk is above the floor. */
+/** GET /readyz: the database answers, the data dir takes writes, object storage answers, the disk is above the floor. */
 export class Readiness {
   constructor(
     private readonly metadata: MetadataStore,
@@ -93,6 +93,7 @@ export class Readiness {
     const problems: string[] = []
     await this.metadata.ping().catch(() => problems.push('the metadata database does not answer'))
     await access(this.options.dataDir, constants.W_OK).catch(() => problems.push('the data dir is not writable'))
+    await this.blobs.ping?.().catch(() => problems.push('object storage does not answer'))
     const free = await this.blobs.availableBytes().catch(() => undefined)
     if (free !== undefined && free < this.options.minFreeBytes) {
       problems.push(`the disk is below its free-space floor (${free} bytes free, CABINET_MIN_FREE_BYTES ${this.options.minFreeBytes})`)

@@ -87,7 +87,7 @@ export const ERRORS = {
   agentTimeout: (timeoutMs: number) => new AppError('AGENT_TIMEOUT', 504, `The AI agent did not answer within ${timeoutMs} ms; retry`),
   internal: (cause?: unknown) => new AppError('INTERNAL_ERROR', 500, 'Internal server error', { cause }),
   storageUnavailable: (cause?: unknown) =>
-    new AppError('STORAGE_UNAVAILABLE', 503, 'File storage cannot be reached right now; try again in a moment', {
+    new AppError('STORAGE_UNAVAILABLE', 503, "Cabinet's storage cannot be reached right now; try again in a moment", {
       cause,
       headers: { 'retry-after': '10' },
     }),

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import { BackendUnavailableError } from '../outages.js'
 
 /** Inclusive byte offsets, as in an HTTP Range header. */
 export interface ByteRange {
@@ -124,7 +125,7 @@ export class BlobStorageFullError extends Error {
  * Thrown by adapters when the backend cannot be reached or says it is unavailable (a refused or
  * dropped connection, a timeout, a 5xx answer): nothing is wrong with the request, and a retry may succeed.
  */
-export class BlobStoreUnavailableError extends Error {
+export class BlobStoreUnavailableError extends BackendUnavailableError {
   constructor(message: string, cause: unknown) {
     super(message, { cause })
     this.name = 'BlobStoreUnavailableError'

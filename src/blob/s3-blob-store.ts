@@ -28,6 +28,7 @@ import {
   type PutOptions,
 } from './blob-store.js'
 import { assertSafeKey } from './secure-path.js'
+import { isNetworkError } from '../outages.js'
 
 /**
  * Bytes buffered per part of a multipart upload. 5 MiB is S3's minimum part size, so it is
@@ -110,17 +111,12 @@ function isStorageFull(error: unknown): boolean {
   return code === 'QuotaExceeded' || code === 'InsufficientCapacity' || statusOf(error) === 507
 }
 
-/** Node's codes for a connection that could not be made, or broke. */
-const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-])
-
 /** No answer (refused, dropped, timed out) or a 5xx: the server is down or overloaded, not refusing this request. */
 function isUnavailable(error: unknown): boolean {
   const status = statusOf(error)
   if (status !== undefined) return status >= 500 && status !== 501 && status !== 507
   const fields = fieldsOf(error)
-  return NETWORK_ERROR_CODES.has(fields.code ?? '') || fields.name === 'TimeoutError'
+  return isNetworkError(fields.code) || fields.name === 'TimeoutError'
 }
 
 /** One line for a message: `NoSuchBucket (HTTP 404)`, or a network error's own message. */

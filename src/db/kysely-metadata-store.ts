@@ -14,6 +14,7 @@ import { KyselyFileRepository } from './file.repository.js'
 import { KyselyJobRunRepository } from './job-run.repository.js'
 import type { BlobReference, MetadataSnapshot, MetadataStore } from './metadata-store.js'
 import { runPgTool } from './pg-tools.js'
+import { poolReportingOutages } from './postgres-pool.js'
 import { KyselyRetentionRepository } from './retention.repository.js'
 import { KyselyStatsRepository } from './stats.repository.js'
 import { KyselyTrafficRepository } from './traffic.repository.js'
@@ -120,7 +121,7 @@ export class KyselyMetadataStore implements MetadataStore {
       await pool.end()
       throw new Error(`Cannot connect to PostgreSQL at ${redactUrl(url)}: ${(error as Error).message}`, { cause: error })
     }
-    return KyselyMetadataStore.open('postgres', new PostgresDialect({ pool }), { kind: 'postgres', url })
+    return KyselyMetadataStore.open('postgres', new PostgresDialect({ pool: poolReportingOutages(pool) }), { kind: 'postgres', url })
   }
 
   private static async open(dialect: 'sqlite' | 'postgres', kyselyDialect: Dialect, source: Source, walSync?: WalSync): Promise<KyselyMetadataStore> {

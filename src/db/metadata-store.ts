@@ -1,3 +1,4 @@
+import { BackendUnavailableError } from '../outages.js'
 import type { FileStatus } from './database.js'
 import type { ExtractedPart, ExtractionFacts, ExtractionLayout, ExtractionResult, ExtractionStatus } from '../domain/extraction/extraction-types.js'
 import type { EnqueueOptions } from '../jobs/job-queue.js'
@@ -74,6 +75,17 @@ export class QuotaExceededError extends Error {
   ) {
     super(`Upload of ${incomingBytes} bytes exceeds the quota of user ${usage.userId}`)
     this.name = 'QuotaExceededError'
+  }
+}
+
+/**
+ * Thrown by adapters when the database server cannot be reached, drops the connection or says it
+ * cannot serve now (shutting down, starting, too many connections): a retry may succeed.
+ */
+export class MetadataStoreUnavailableError extends BackendUnavailableError {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause })
+    this.name = 'MetadataStoreUnavailableError'
   }
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify'
-import { BlobStoreUnavailableError } from '../blob/blob-store.js'
 import { AppError, ERRORS } from '../errors.js'
+import { BackendUnavailableError } from '../outages.js'
 
 /** Fastify errors a client can cause, mapped to Cabinet's codes. */
 const FRAMEWORK_CODES: Readonly<Record<string, string>> = {
@@ -31,8 +31,8 @@ export function logServerError(log: FastifyBaseLogger, error: AppError): void {
 /** Renders every error as `{ error, code }` with its status; unknown errors are 500s whose details stay in the log. */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((thrown: FastifyError | AppError, request, reply) => {
-    // Any route that reaches object storage while it is down (a download, a thumbnail) says so.
-    const error = thrown instanceof BlobStoreUnavailableError ? ERRORS.storageUnavailable(thrown) : thrown
+    // Any route that needs the database or object storage while it is down says so.
+    const error = thrown instanceof BackendUnavailableError ? ERRORS.storageUnavailable(thrown) : thrown
     if (error instanceof AppError) {
       if (error.headers) void reply.headers(error.headers)
       logServerError(request.log, error)

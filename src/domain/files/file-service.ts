@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
-import { BlobNotFoundError, BlobStorageFullError, BlobStoreUnavailableError, type BlobStore, type ByteRange } from '../../blob/blob-store.js'
+import { BlobNotFoundError, BlobStorageFullError, type BlobStore, type ByteRange } from '../../blob/blob-store.js'
 import { blobKeyForFileId } from '../../blob/secure-path.js'
 import { QuotaExceededError, type ListCursor, type MetadataStore, type QuotaLimits, type StoredFile } from '../../db/metadata-store.js'
 import type { EnqueueOptions } from '../../jobs/job-queue.js'
 import { AppError, ERRORS } from '../../errors.js'
+import { BackendUnavailableError } from '../../outages.js'
 import { pipe } from '../../pipe.js'
 import { cleanFileName } from './file-name.js'
 import { extensionOf, FILE_TYPES, kindOfExtension, kindsForTypeFilter, type FileTypeInfo } from './file-types.js'
@@ -340,7 +341,7 @@ export class FileService {
     if (error instanceof AppError) return error
     if (error instanceof QuotaExceededError) return quotaError(error)
     if (error instanceof BlobStorageFullError) return ERRORS.insufficientStorage()
-    if (error instanceof BlobStoreUnavailableError) return ERRORS.storageUnavailable(error)
+    if (error instanceof BackendUnavailableError) return ERRORS.storageUnavailable(error)
     return error instanceof Error ? error : ERRORS.internal(error)
   }
 }

@@ -25,6 +25,11 @@ export function poolReportingOutages(pool: Pool): PostgresPool {
       const client: PoolClient = await pool.connect().catch((error: unknown) => {
         throw translate(error)
       })
+      // pg emits a connection lost while a client is checked out (say, between two statements of a
+      // transaction) as an 'error' event, which unheard would crash the process. The statement
+      // running, or the next one, rejects with it; on release the pool drops the broken client.
+      const ignoreLostConnection = () => {}
+      client.on('error', ignoreLostConnection)
       return {
         // Kysely uses only this form of query (no cursors are configured).
         query: (<R>(text: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> =>
@@ -34,7 +39,10 @@ export function poolReportingOutages(pool: Pool): PostgresPool {
               throw translate(error)
             },
           )) as PostgresPoolClient['query'],
-        release: (destroy?: boolean) => client.release(destroy),
+        release: (destroy?: boolean) => {
+          client.off('error', ignoreLostConnection)
+          client.release(destroy)
+        },
       }
     },
     end: () => pool.end(),

@@ -20,7 +20,7 @@ import type { FileSearch } from './domain/search/file-search.js'
 import type { Readiness, StatsService } from './domain/stats/stats-service.js'
 import type { ThumbnailService } from './domain/thumbnails/thumbnail-service.js'
 import type { QuotaService } from './domain/users/quota-service.js'
-import { ERRORS, isAppError } from './errors.js'
+import { clientErrorOf, ERRORS } from './errors.js'
 import { createAuthenticate } from './http/authenticate.js'
 import { installErrorHandler } from './http/error-handler.js'
 import { installRateLimits } from './http/plugins/rate-limits.js'
@@ -176,7 +176,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onError', (request, _reply, error, done) => {
     if (request.routeOptions.url === '/api/files/upload') {
       const status = (error as { statusCode?: number }).statusCode ?? 500
-      metrics.uploadFailed(isAppError(error) ? error.code : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_ERROR')
+      metrics.uploadFailed(clientErrorOf(error)?.code ?? (status < 500 ? 'BAD_REQUEST' : 'INTERNAL_ERROR'))
     }
     done()
   })

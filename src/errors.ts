@@ -1,3 +1,5 @@
+import { BackendUnavailableError } from './outages.js'
+
 /**
  * Every error a client can see. The HTTP layer renders `{ error: message, code }`
  * with `status`; codes are stable API, messages are for humans.
@@ -97,4 +99,14 @@ export const ERRORS = {
 
 export function isAppError(error: unknown): error is AppError {
   return error instanceof AppError
+}
+
+/**
+ * What a client is told of an error: Cabinet's own as it is, a database or object storage outage as
+ * STORAGE_UNAVAILABLE; undefined for anything else, which is a bug (500, details in the log only).
+ */
+export function clientErrorOf(error: unknown): AppError | undefined {
+  if (error instanceof AppError) return error
+  if (error instanceof BackendUnavailableError) return ERRORS.storageUnavailable(error)
+  return undefined
 }

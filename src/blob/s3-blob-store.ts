@@ -292,13 +292,20 @@ export class S3BlobStore implements BlobStore {
     // One buffer of the range's size, filled as chunks arrive: never the chunks and their copy at once.
     const bytes = Buffer.allocUnsafe(range.end - range.start + 1)
     let length = 0
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (length + chunk.length > bytes.length) {
-        body.destroy()
-        throw new Error(`S3 get of blob "${key}" returned more than the range ${range.start}-${range.end}`)
+    let overran = false
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        if (length + chunk.length > bytes.length) {
+          overran = true
+          break
+        }
+        length += chunk.copy(bytes, length)
       }
-      length += chunk.copy(bytes, length)
+    } catch (error) {
+      // The connection broke mid-body.
+      throw this.translate('get', `blob "${key}"`, error)
     }
+    if (overran) throw new Error(`S3 get of blob "${key}" returned more than the range ${range.start}-${range.end}`)
     if (length < bytes.length) throw new Error(`Blob ${key} ends before byte ${range.end}`)
     return bytes
   }

@@ -1,6 +1,5 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify'
-import { AppError, ERRORS } from '../errors.js'
-import { BackendUnavailableError } from '../outages.js'
+import { AppError, clientErrorOf, ERRORS } from '../errors.js'
 
 /** Fastify errors a client can cause, mapped to Cabinet's codes. */
 const FRAMEWORK_CODES: Readonly<Record<string, string>> = {
@@ -32,7 +31,7 @@ export function logServerError(log: FastifyBaseLogger, error: AppError): void {
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((thrown: FastifyError | AppError, request, reply) => {
     // Any route that needs the database or object storage while it is down says so.
-    const error = thrown instanceof BackendUnavailableError ? ERRORS.storageUnavailable(thrown) : thrown
+    const error = clientErrorOf(thrown) ?? thrown
     if (error instanceof AppError) {
       if (error.headers) void reply.headers(error.headers)
       logServerError(request.log, error)

@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify'
 import type { ChatTurn } from '../domain/chat/chat-service.js'
-import { isAppError } from '../errors.js'
+import { clientErrorOf } from '../errors.js'
 import { logServerError } from './error-handler.js'
 import { hijackKeepingHeaders } from './hijack.js'
 
@@ -36,12 +36,13 @@ export async function streamChatReply(reply: FastifyReply, turn: ChatTurn, start
     }
     await turn.finish(text)
     send('done', { conversation_id: turn.conversationId, reply: text })
-  } catch (error) {
-    if (isAppError(error)) {
+  } catch (thrown) {
+    const error = clientErrorOf(thrown)
+    if (error) {
       logServerError(reply.log, error)
       send('error', { error: error.message, code: error.code })
     } else if (!raw.destroyed) {
-      reply.log.error({ err: error }, 'chat stream failed')
+      reply.log.error({ err: thrown }, 'chat stream failed')
       send('error', { error: 'Internal server error', code: 'INTERNAL_ERROR' })
     }
   } finally {

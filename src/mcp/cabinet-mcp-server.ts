@@ -9,7 +9,7 @@ import { base64Pieces } from '../domain/chat/base64.js'
 import { IMAGE_KINDS } from '../domain/chat/file-facts.js'
 import type { ExtractionService, FileText } from '../domain/extraction/extraction-service.js'
 import type { FileService } from '../domain/files/file-service.js'
-import { AppError } from '../errors.js'
+import { AppError, clientErrorOf } from '../errors.js'
 
 /** What the MCP tools work with, for one caller. */
 export interface CabinetMcpContext {
@@ -62,9 +62,10 @@ export async function createCabinetMcpServer(context: CabinetMcpContext): Promis
   const tool = async (run: (caller: Caller) => Promise<CallToolResult>): Promise<CallToolResult> => {
     try {
       return await run(await context.caller())
-    } catch (error) {
-      if (error instanceof AppError) return { isError: true, content: [{ type: 'text', text: `${error.message} (${error.code})` }] }
-      context.logger.error({ err: error }, 'MCP tool failed')
+    } catch (thrown) {
+      const error = clientErrorOf(thrown)
+      if (error) return { isError: true, content: [{ type: 'text', text: `${error.message} (${error.code})` }] }
+      context.logger.error({ err: thrown }, 'MCP tool failed')
       return { isError: true, content: [{ type: 'text', text: 'Internal error (INTERNAL_ERROR)' }] }
     }
   }

@@ -16,9 +16,10 @@ import {
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { BlobNotFoundError } from '../../src/blob/blob-store.js'
+import { BlobNotFoundError, BlobStoreUnavailableError } from '../../src/blob/blob-store.js'
 import { S3BlobStore, type S3BlobStoreOptions } from '../../src/blob/s3-blob-store.js'
 import { freshS3Bucket, type S3TestSettings } from '../helpers/backends.js'
+import { startTcpProxy } from '../helpers/tcp-proxy.js'
 import { bodyOf, describeBlobStore, failingBody, readAll } from './blob-store.js'
 
 const MiB = 1024 * 1024
@@ -317,6 +318,26 @@ describe('S3BlobStore on Ceph RGW', () => {
       for await (const info of store.list('many/')) listed.push(info.key)
       expect(listed).toEqual(keys)
     }, 60_000)
+
+    it('reports storage it cannot reach, or that breaks off a read, as unavailable', async () => {
+      const proxy = await startTcpProxy(settings.endpoint)
+      const proxied = await S3BlobStore.create({ ...storeOptions(settings), endpoint: proxy.url })
+      try {
+        const bytes = randomBytes(MiB)
+        await proxied.put('outage/blob', bodyOf(bytes))
+        proxy.cutResponsesAfter(64 * 1024)
+        await expect(proxied.readBuffer('outage/blob', { start: 0, end: bytes.length - 1 })).rejects.toBeInstanceOf(BlobStoreUnavailableError)
+        await proxy.cut()
+        await expect(proxied.get('outage/blob')).rejects.toBeInstanceOf(BlobStoreUnavailableError)
+        await expect(proxied.put('outage/other', bodyOf(bytes))).rejects.toBeInstanceOf(BlobStoreUnavailableError)
+        await expect(proxied.ping()).rejects.toBeInstanceOf(BlobStoreUnavailableError)
+        // A refusal by a server that answers is not an outage.
+        await expect(store.get('outage/blob', { range: { start: 2 * MiB, end: 3 * MiB } })).rejects.not.toBeInstanceOf(BlobStoreUnavailableError)
+      } finally {
+        await proxied.close()
+        await proxy.close()
+      }
+    })
 
     it('refuses an invalid range before asking the server (which might send the whole blob)', async () => {
       await store.put('range/blob', bodyOf(Buffer.from('0123456789')))

@@ -8,6 +8,8 @@ export interface TcpProxy {
   cut(): Promise<void>
   /** Accepts connections again, on the same port. */
   mend(): Promise<void>
+  /** From now on, drops each connection once `bytes` more have come back from the target on it. */
+  cutResponsesAfter(bytes: number): void
   close(): Promise<void>
 }
 
@@ -15,13 +17,26 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
   const target = new URL(targetUrl)
   const targetPort = Number(target.port || 80)
   const open = new Set<Socket>()
+  let responseAllowance: number | undefined
+  /** Bytes back from the target on each connection since `cutResponsesAfter`. */
+  const returnedBytes = new Map<Socket, number>()
   const server = createServer((client) => {
     const upstream = connect(targetPort, target.hostname)
+    upstream.on('data', (chunk: Buffer) => {
+      if (responseAllowance === undefined) return
+      const returned = (returnedBytes.get(upstream) ?? 0) + chunk.length
+      returnedBytes.set(upstream, returned)
+      if (returned > responseAllowance) {
+        client.destroy()
+        upstream.destroy()
+      }
+    })
     for (const socket of [client, upstream]) {
       open.add(socket)
       socket.on('error', () => {})
       socket.on('close', () => {
         open.delete(socket)
+        returnedBytes.delete(socket)
         client.destroy()
         upstream.destroy()
       })
@@ -45,6 +60,10 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
     url: `http://127.0.0.1:${port}`,
     cut: stopListening,
     mend: () => listen(port),
+    cutResponsesAfter(bytes) {
+      responseAllowance = bytes
+      returnedBytes.clear()
+    },
     close: () => (server.listening ? stopListening() : Promise.resolve()),
   }
 }

@@ -41,6 +41,9 @@ describe('PostgreSQL goes away', () => {
     }
     const ready = await fetch(`${cabinet.url}/readyz`)
     expect(await ready.json()).toEqual({ error: 'Not ready: the metadata database does not answer', code: 'NOT_READY' })
+    // The failure is counted under the code the client saw.
+    const metrics = await (await fetch(`${cabinet.url}/metrics`)).text()
+    expect(metrics).toContain('cabinet_upload_failures_total{code="STORAGE_UNAVAILABLE"} 1')
 
     await proxy.mend()
     const list = await fetch(`${cabinet.url}/api/files`, { headers: auth(token) })

@@ -36,9 +36,10 @@ describe('object storage goes away during an upload', () => {
   beforeEach(async () => {
     backend = await openTestBackend()
     proxy = await startTcpProxy(backend.env.CABINET_S3_ENDPOINT!)
-    // Short timeouts: recovery may take the failed upload's leftovers 4 s after it started.
+    // Short timeouts: recovery may take the failed upload's leftovers 10 s after it started; the
+    // upload's own deadline (5 s) leaves room for the SDK's retries on a slow machine.
     cabinet = await startTestServer(
-      { CABINET_S3_ENDPOINT: proxy.url, CABINET_UPLOAD_TIMEOUT_MS: '2000', CABINET_JOB_LEASE_MS: '1000', CABINET_JOB_POLL_INTERVAL_MS: '200' },
+      { CABINET_S3_ENDPOINT: proxy.url, CABINET_UPLOAD_TIMEOUT_MS: '5000', CABINET_JOB_LEASE_MS: '1000', CABINET_JOB_POLL_INTERVAL_MS: '200' },
       backend,
     )
   })
@@ -63,10 +64,10 @@ describe('object storage goes away during an upload', () => {
     await eventually(async () => {
       expect(await backend.storedPaths()).toEqual([])
       expect(await backend.fileRows()).toEqual([])
-    }, 15_000)
+    }, 30_000)
     const again = await uploadFile(cabinet.url, { token, name: 'scan.png', bytes: pngBytes(1024) })
     expect(again.status).toBe(200)
-  })
+  }, 60_000)
 
   it('answers uploads and downloads made while storage is unreachable with 503 STORAGE_UNAVAILABLE, and /readyz says why', async () => {
     const token = await cabinet.token('alice')
@@ -86,8 +87,8 @@ describe('object storage goes away during an upload', () => {
     expect(await ready.json()).toEqual({ error: 'Not ready: object storage does not answer', code: 'NOT_READY' })
     await proxy.mend()
     expect((await fetch(`${cabinet.url}/readyz`)).status).toBe(200)
-    await eventually(async () => expect((await backend.fileRows()).map((row) => row.id)).toEqual([stored.file_id]), 15_000)
+    await eventually(async () => expect((await backend.fileRows()).map((row) => row.id)).toEqual([stored.file_id]), 30_000)
     const download = await fetch(`${cabinet.url}/api/files/${stored.file_id}`, { headers: auth(token) })
     expect(Buffer.from(await download.arrayBuffer())).toEqual(pngBytes(1024))
-  })
+  }, 60_000)
 })

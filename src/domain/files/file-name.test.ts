@@ -144,6 +144,16 @@ describe('cleanFileName', () => {
       expect(Buffer.from(cleaned, 'utf8').toString('utf8')).toBe(cleaned) // no lone surrogate
     })
 
+    it('never splits a flag, an emoji sequence or a letter from its accent', () => {
+      const england = `\u{1f3f4}${[...'gbeng'].map((c) => String.fromCodePoint(0xe0000 + c.charCodeAt(0))).join('')}\u{e007f}` // 28 bytes
+      const family = '\u{1f468}\u200d\u{1f469}\u200d\u{1f467}' // 18 bytes
+      for (const [whole, filler] of [[england, 'a'.repeat(240)], [family, 'a'.repeat(245)], ['e\u0301\u0302', 'a'.repeat(248)]] as const) {
+        const cleaned = cleanFileName(`${filler}${whole}.pdf`)
+        expect(cleaned).toBe(`${filler}.pdf`)
+        expect(cleanFileName(cleaned)).toBe(cleaned)
+      }
+    })
+
     it('keeps a multi-byte extension whole', () => {
       const cleaned = cleanFileName(`${'x'.repeat(300)}.文档`)
       expect(cleaned.endsWith('.文档')).toBe(true)

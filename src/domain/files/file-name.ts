@@ -38,15 +38,18 @@ export function cleanFileName(raw: string | undefined): string {
   return truncateUtf8(cleaned, MAX_NAME_BYTES)
 }
 
-/** Keeps the extension while shortening the stem, never splitting a character. */
+/** User-perceived characters: an emoji sequence, a flag, a letter with its accents. */
+const GRAPHEMES = new Intl.Segmenter(undefined, { granularity: 'grapheme' })
+
+/** Keeps the extension while shortening the stem, never splitting a character (nor a flag or emoji sequence). */
 function truncateUtf8(name: string, maxBytes: number): string {
   if (Buffer.byteLength(name) <= maxBytes) return name
   const dot = name.lastIndexOf('.')
   const extension = dot > 0 && name.length - dot <= 16 ? name.slice(dot) : ''
   let stem = ''
-  for (const character of name.slice(0, name.length - extension.length)) {
-    if (Buffer.byteLength(stem + character + extension) > maxBytes) break
-    stem += character
+  for (const { segment } of GRAPHEMES.segment(name.slice(0, name.length - extension.length))) {
+    if (Buffer.byteLength(stem + segment + extension) > maxBytes) break
+    stem += segment
   }
   return stem + extension
 }

@@ -5,8 +5,7 @@ import { BlobNotFoundError, BlobStorageFullError, type BlobStore, type ByteRange
 import { blobKeyForFileId } from '../../blob/secure-path.js'
 import { QuotaExceededError, type ListCursor, type MetadataStore, type QuotaLimits, type StoredFile } from '../../db/metadata-store.js'
 import type { EnqueueOptions } from '../../jobs/job-queue.js'
-import { AppError, ERRORS } from '../../errors.js'
-import { BackendUnavailableError } from '../../outages.js'
+import { AppError, clientErrorOf, ERRORS } from '../../errors.js'
 import { pipe } from '../../pipe.js'
 import { cleanFileName } from './file-name.js'
 import { extensionOf, FILE_TYPES, kindOfExtension, kindsForTypeFilter, type FileTypeInfo } from './file-types.js'
@@ -338,11 +337,9 @@ export class FileService {
   }
 
   private translateUploadError(error: unknown): Error {
-    if (error instanceof AppError) return error
     if (error instanceof QuotaExceededError) return quotaError(error)
     if (error instanceof BlobStorageFullError) return ERRORS.insufficientStorage()
-    if (error instanceof BackendUnavailableError) return ERRORS.storageUnavailable(error)
-    return error instanceof Error ? error : ERRORS.internal(error)
+    return clientErrorOf(error) ?? (error instanceof Error ? error : ERRORS.internal(error))
   }
 }
 

@@ -1,5 +1,7 @@
 import pino from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { freshPostgresDatabase } from '../../test/helpers/backends.js'
+import { startTcpProxy } from '../../test/helpers/tcp-proxy.js'
 import { KyselyMetadataStore } from '../db/kysely-metadata-store.js'
 import { JobRunner, PermanentJobError, type JobHandler } from './job-runner.js'
 
@@ -75,5 +77,47 @@ describe('JobRunner', () => {
     await store.jobs.enqueue({ kind: 'work', payload: {} })
     idle.wake()
     await until(async () => ran, 2000)
+  })
+})
+
+describe('JobRunner while the queue\'s database is down', () => {
+  it('waits twice as long after each failed poll, and runs jobs again once the database answers', async () => {
+    const database = await freshPostgresDatabase()
+    const url = new URL(database.url)
+    const proxy = await startTcpProxy(`http://${url.hostname}:${url.port}`)
+    url.port = new URL(proxy.url).port
+    const proxied = await KyselyMetadataStore.openPostgres(url.toString(), { poolMax: 2 })
+    const direct = await KyselyMetadataStore.openPostgres(database.url, { poolMax: 1 })
+    const lines: Array<{ msg: string; retryInMs?: number }> = []
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+    let ran = false
+    const runner = new JobRunner(proxied.jobs, {
+      workerId: 'outage',
+      handlers: { work: async () => void (ran = true) },
+      pollIntervalMs: 20,
+      leaseMs: 10_000,
+      logger,
+    })
+    try {
+      await proxy.cut()
+      runner.start()
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      const failures = lines.filter((line) => line.msg === 'could not poll the job queue')
+      // Polling every 20 ms would fail about 75 times in 1.5 s; pauses of 40, 80, 160 ms... about 6 times.
+      expect(failures.length).toBeGreaterThanOrEqual(3)
+      expect(failures.length).toBeLessThanOrEqual(8)
+      expect(failures.map((line) => line.retryInMs)).toEqual(failures.map((_, n) => 20 * 2 ** (n + 1)))
+
+      await proxy.mend()
+      await direct.jobs.enqueue({ kind: 'work', payload: {} })
+      await until(async () => ran, 10_000)
+      expect(lines.filter((line) => line.msg === 'the job queue answers again')).toHaveLength(1)
+    } finally {
+      await runner.stop()
+      await proxied.close()
+      await direct.close()
+      await proxy.close()
+      await database.drop()
+    }
   })
 })

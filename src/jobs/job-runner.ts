@@ -3,6 +3,8 @@ import type { Job, JobQueue } from './job-queue.js'
 
 /** How often a yielding slot looks again whether the server is still busy. */
 const YIELD_STEP_MS = 20
+/** Longest pause between polls while the queue's database does not answer (the pause doubles from the poll interval). */
+const MAX_RETRY_MS = 30_000
 
 /** Does one job; throwing marks the attempt failed (retried with backoff until its attempts run out). */
 export type JobHandler = (job: Job, signal: AbortSignal) => Promise<void>
@@ -68,16 +70,24 @@ export class JobRunner {
   private async run(workerId: string): Promise<void> {
     const kinds = Object.keys(this.options.handlers)
     const log = this.options.logger.child({ worker: workerId })
+    // Polls failed in a row: while the database is down, each slot waits twice as long as before, so an
+    // outage costs a few log lines a minute rather than one per poll.
+    let failedPolls = 0
     while (this.running) {
       await this.yieldToRequests()
       let job: Job | undefined
+      let pauseMs = this.options.pollIntervalMs
       try {
         job = await this.queue.claim({ kinds, workerId, leaseMs: this.options.leaseMs })
+        if (failedPolls > 0) log.info({ failedPolls }, 'the job queue answers again')
+        failedPolls = 0
       } catch (error) {
-        log.error({ err: error }, 'could not poll the job queue')
+        failedPolls += 1
+        pauseMs = Math.min(this.options.pollIntervalMs * 2 ** failedPolls, MAX_RETRY_MS)
+        log.error({ err: error, retryInMs: pauseMs }, 'could not poll the job queue')
       }
       if (job) await this.runOne(job, workerId, log)
-      else await this.sleep(this.options.pollIntervalMs * (0.75 + Math.random() / 2))
+      else await this.sleep(pauseMs * (0.75 + Math.random() / 2))
     }
   }
 

@@ -240,6 +240,7 @@ describe('loadConfig', () => {
       secretAccessKey: 'SECRET',
       forcePathStyle: true,
       redirectDownloads: true,
+      requestTimeoutMs: 30_000,
     })
     expect(loadConfig({ CABINET_S3_BUCKET: 'b-on-aws', CABINET_S3_ACCESS_KEY_ID: 'a', CABINET_S3_SECRET_ACCESS_KEY: 's' }).blobs).toMatchObject({
       endpoint: undefined,

@@ -26,6 +26,8 @@ export type BlobConfig =
       readonly forcePathStyle: boolean
       /** Answer downloads with a redirect to a presigned URL, so the bytes skip Cabinet. */
       readonly redirectDownloads: boolean
+      /** A request to S3 that sends or receives nothing for this long fails (and is retried). */
+      readonly requestTimeoutMs: number
     }
 
 export interface Config {
@@ -268,6 +270,7 @@ const EnvSchema = z.object({
   CABINET_S3_SECRET_ACCESS_KEY: optionalText,
   CABINET_S3_FORCE_PATH_STYLE: flag.optional(),
   CABINET_S3_REDIRECT_DOWNLOADS: flag.default(false),
+  CABINET_S3_REQUEST_TIMEOUT_MS: wholeNumber(1000, 600_000).default(30_000),
   CABINET_SESSION_TTL_SECONDS: wholeNumber(1, 366 * 86_400).default(7 * 86_400),
   CABINET_DEV_LOGIN: flag.default(false),
   CABINET_WECHAT_APPID: optionalText.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a Mini Program app id such as wx0123456789abcdef').optional()),
@@ -401,6 +404,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
           secretAccessKey: e.CABINET_S3_SECRET_ACCESS_KEY!,
           forcePathStyle: e.CABINET_S3_FORCE_PATH_STYLE ?? e.CABINET_S3_ENDPOINT !== undefined,
           redirectDownloads: e.CABINET_S3_REDIRECT_DOWNLOADS,
+          requestTimeoutMs: e.CABINET_S3_REQUEST_TIMEOUT_MS,
         }
       : { kind: 'local', rootDir: dataDir },
     maxFileBytes: e.CABINET_MAX_FILE_BYTES,

@@ -14,6 +14,7 @@ export async function openBlobStore(config: Pick<Config, 'blobs'>): Promise<Blob
     accessKeyId: blobs.accessKeyId,
     secretAccessKey: blobs.secretAccessKey,
     forcePathStyle: blobs.forcePathStyle,
+    requestTimeoutMs: blobs.requestTimeoutMs,
     ...(blobs.endpoint ? { endpoint: blobs.endpoint } : {}),
   })
 }

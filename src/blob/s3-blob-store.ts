@@ -48,6 +48,7 @@ const UPLOAD_QUEUE_SIZE = 1
 const MAX_PRESIGN_SECONDS = 7 * 24 * 60 * 60
 /** Only the TCP connect; a read idling behind a slow downloader must not time out. */
 const CONNECT_TIMEOUT_MS = 10_000
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 /** `create` gives up on a server that accepts connections but never answers. */
 const STARTUP_TIMEOUT_MS = 30_000
 /** A readiness probe waits this long for the bucket, well within a load balancer's usual check timeout. */
@@ -72,6 +73,11 @@ export interface S3BlobStoreOptions {
    * servers without wildcard DNS (Ceph RGW, MinIO on an IP); AWS and COS prefer `false`.
    */
   readonly forcePathStyle: boolean
+  /**
+   * A request that sends or receives nothing for this long fails as unavailable (the SDK retries it first),
+   * so a server that stops answering cannot hang a download. Default 30 s.
+   */
+  readonly requestTimeoutMs?: number
 }
 
 /** The parts of an AWS SDK error this adapter reads. */
@@ -182,7 +188,8 @@ export class S3BlobStore implements BlobStore {
       // refuses (411 MissingContentLength); checksums only where an operation requires one.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS },
+      // socketTimeout is the inactivity limit (requestTimeout, a limit on the whole request, only warns).
+      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS },
     })
     try {
       await ensureBucket(client, options)

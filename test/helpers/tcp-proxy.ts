@@ -1,27 +1,43 @@
 import { connect, createServer, type Socket } from 'node:net'
 
-/** A loopback TCP proxy in front of a real server, whose link can be cut and mended: a network outage on demand. */
+/** A loopback TCP proxy in front of a real server, whose link can be cut, stalled and mended: a network fault on demand. */
 export interface TcpProxy {
   /** `http://127.0.0.1:<port>`: the target's address as seen through the proxy. */
   readonly url: string
   /** Drops every open connection and refuses new ones until `mend`. */
   cut(): Promise<void>
-  /** Accepts connections again, on the same port. */
+  /** Keeps every connection, new ones too, open but silent: whatever is sent is dropped, nothing comes back. */
+  stall(): void
+  /** Accepts connections again, on the same port, and forwards on connections made from now on. */
   mend(): Promise<void>
   /** From now on, drops each connection once `bytes` more have come back from the target on it. */
   cutResponsesAfter(bytes: number): void
   close(): Promise<void>
 }
 
+interface Link {
+  readonly client: Socket
+  readonly upstream: Socket
+}
+
 export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
   const target = new URL(targetUrl)
   const targetPort = Number(target.port || 80)
-  const open = new Set<Socket>()
+  const links = new Set<Link>()
+  let stalled = false
   let responseAllowance: number | undefined
   /** Bytes back from the target on each connection since `cutResponsesAfter`. */
   const returnedBytes = new Map<Socket, number>()
+  const silence = ({ client, upstream }: Link) => {
+    client.unpipe(upstream)
+    upstream.unpipe(client)
+    client.resume()
+    upstream.resume()
+  }
   const server = createServer((client) => {
     const upstream = connect(targetPort, target.hostname)
+    const link = { client, upstream }
+    links.add(link)
     upstream.on('data', (chunk: Buffer) => {
       if (responseAllowance === undefined) return
       const returned = (returnedBytes.get(upstream) ?? 0) + chunk.length
@@ -32,15 +48,15 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
       }
     })
     for (const socket of [client, upstream]) {
-      open.add(socket)
       socket.on('error', () => {})
       socket.on('close', () => {
-        open.delete(socket)
-        returnedBytes.delete(socket)
+        links.delete(link)
+        returnedBytes.delete(upstream)
         client.destroy()
         upstream.destroy()
       })
     }
+    if (stalled) return silence(link)
     client.pipe(upstream).pipe(client)
   })
   const listen = (port: number) => new Promise<void>((resolve, reject) => {
@@ -54,12 +70,22 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
   const port = (server.address() as { port: number }).port
   const stopListening = () => new Promise<void>((resolve) => {
     server.close(() => resolve())
-    for (const socket of open) socket.destroy()
+    for (const { client, upstream } of links) {
+      client.destroy()
+      upstream.destroy()
+    }
   })
   return {
     url: `http://127.0.0.1:${port}`,
     cut: stopListening,
-    mend: () => listen(port),
+    stall() {
+      stalled = true
+      for (const link of links) silence(link)
+    },
+    async mend() {
+      stalled = false
+      if (!server.listening) await listen(port)
+    },
     cutResponsesAfter(bytes) {
       responseAllowance = bytes
       returnedBytes.clear()

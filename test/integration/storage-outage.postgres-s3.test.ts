@@ -28,7 +28,7 @@ function uploadInTwoHalves(url: string, token: string, body: Uint8Array, between
   })
 }
 
-describe('object storage goes away during an upload', () => {
+describe('object storage goes away', () => {
   let backend: TestBackend
   let proxy: TcpProxy
   let cabinet: TestServer
@@ -39,7 +39,13 @@ describe('object storage goes away during an upload', () => {
     // Short timeouts: recovery may take the failed upload's leftovers 10 s after it started; the
     // upload's own deadline (5 s) leaves room for the SDK's retries on a slow machine.
     cabinet = await startTestServer(
-      { CABINET_S3_ENDPOINT: proxy.url, CABINET_UPLOAD_TIMEOUT_MS: '5000', CABINET_JOB_LEASE_MS: '1000', CABINET_JOB_POLL_INTERVAL_MS: '200' },
+      {
+        CABINET_S3_ENDPOINT: proxy.url,
+        CABINET_S3_REQUEST_TIMEOUT_MS: '1000',
+        CABINET_UPLOAD_TIMEOUT_MS: '5000',
+        CABINET_JOB_LEASE_MS: '1000',
+        CABINET_JOB_POLL_INTERVAL_MS: '200',
+      },
       backend,
     )
   })
@@ -88,6 +94,21 @@ describe('object storage goes away during an upload', () => {
     await proxy.mend()
     expect((await fetch(`${cabinet.url}/readyz`)).status).toBe(200)
     await eventually(async () => expect((await backend.fileRows()).map((row) => row.id)).toEqual([stored.file_id]), 30_000)
+    const download = await fetch(`${cabinet.url}/api/files/${stored.file_id}`, { headers: auth(token) })
+    expect(Buffer.from(await download.arrayBuffer())).toEqual(pngBytes(1024))
+  }, 60_000)
+
+  it('answers 503 STORAGE_UNAVAILABLE when storage stops answering, rather than hanging', async () => {
+    const token = await cabinet.token('alice')
+    const stored = await (await uploadFile(cabinet.url, { token, name: 'kept.png', bytes: pngBytes(1024) })).json()
+    proxy.stall()
+    const started = Date.now()
+    const answer = await fetch(`${cabinet.url}/api/files/${stored.file_id}`, { headers: auth(token), signal: AbortSignal.timeout(20_000) })
+    expect(answer.status).toBe(503)
+    expect((await answer.json()).code).toBe('STORAGE_UNAVAILABLE')
+    // CABINET_S3_REQUEST_TIMEOUT_MS (1 s here) per attempt, and the SDK's retries.
+    expect(Date.now() - started).toBeLessThan(10_000)
+    await proxy.mend()
     const download = await fetch(`${cabinet.url}/api/files/${stored.file_id}`, { headers: auth(token) })
     expect(Buffer.from(await download.arrayBuffer())).toEqual(pngBytes(1024))
   }, 60_000)

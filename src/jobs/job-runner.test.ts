@@ -1,7 +1,7 @@
 import pino from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { freshPostgresDatabase } from '../../test/helpers/backends.js'
-import { startTcpProxy } from '../../test/helpers/tcp-proxy.js'
+import { proxyPostgres } from '../../test/helpers/tcp-proxy.js'
 import { KyselyMetadataStore } from '../db/kysely-metadata-store.js'
 import { JobRunner, PermanentJobError, type JobHandler } from './job-runner.js'
 
@@ -83,10 +83,8 @@ describe('JobRunner', () => {
 describe('JobRunner while the queue\'s database is down', () => {
   it('waits twice as long after each failed poll, and runs jobs again once the database answers', async () => {
     const database = await freshPostgresDatabase()
-    const url = new URL(database.url)
-    const proxy = await startTcpProxy(`http://${url.hostname}:${url.port}`)
-    url.port = new URL(proxy.url).port
-    const proxied = await KyselyMetadataStore.openPostgres(url.toString(), { poolMax: 2 })
+    const { proxy, url } = await proxyPostgres(database.url)
+    const proxied = await KyselyMetadataStore.openPostgres(url, { poolMax: 2 })
     const direct = await KyselyMetadataStore.openPostgres(database.url, { poolMax: 1 })
     const lines: Array<{ msg: string; retryInMs?: number }> = []
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { KyselyMetadataStore } from '../../src/db/kysely-metadata-store.js'
 import { MetadataStoreUnavailableError } from '../../src/db/metadata-store.js'
 import { freshPostgresDatabase } from '../helpers/backends.js'
-import { startTcpProxy } from '../helpers/tcp-proxy.js'
+import { proxyPostgres } from '../helpers/tcp-proxy.js'
 import { describeMetadataStore } from './metadata-store.js'
 
 describeMetadataStore('KyselyMetadataStore on PostgreSQL', async () => {
@@ -31,10 +31,8 @@ describe('KyselyMetadataStore.openPostgres', () => {
 
   it('reports a connection lost mid-transaction as unavailable, without an uncaught error, and reconnects', async () => {
     const database = await freshPostgresDatabase()
-    const url = new URL(database.url)
-    const proxy = await startTcpProxy(`http://${url.hostname}:${url.port}`)
-    url.port = new URL(proxy.url).port
-    const store = await KyselyMetadataStore.openPostgres(url.toString(), { poolMax: 2 })
+    const { proxy, url } = await proxyPostgres(database.url)
+    const store = await KyselyMetadataStore.openPostgres(url, { poolMax: 2 })
     try {
       const transaction = store.db.transaction().execute(async (trx) => {
         await trx.selectFrom('files').select('id').execute()

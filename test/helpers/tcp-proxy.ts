@@ -93,3 +93,11 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
     close: () => (server.listening ? stopListening() : Promise.resolve()),
   }
 }
+
+/** A proxy in front of the PostgreSQL server `databaseUrl` names, and that URL rewritten to go through it. */
+export async function proxyPostgres(databaseUrl: string): Promise<{ proxy: TcpProxy; url: string }> {
+  const url = new URL(databaseUrl)
+  const proxy = await startTcpProxy(`http://${url.hostname}:${url.port || 5432}`)
+  url.port = new URL(proxy.url).port
+  return { proxy, url: url.toString() }
+}

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { pngBytes } from '../helpers/fixtures.js'
 import { auth, uploadFile } from '../helpers/http.js'
 import { startTestServer, type TestServer } from '../helpers/server.js'
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
+import { proxyPostgres, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { openTestBackend, type TestBackend } from '../helpers/test-backend.js'
 
 describe('PostgreSQL goes away', () => {
@@ -12,10 +12,9 @@ describe('PostgreSQL goes away', () => {
 
   beforeEach(async () => {
     backend = await openTestBackend()
-    const url = new URL(backend.env.CABINET_DATABASE_URL!)
-    proxy = await startTcpProxy(`http://${url.hostname}:${url.port || 5432}`)
-    url.port = new URL(proxy.url).port
-    cabinet = await startTestServer({ CABINET_DATABASE_URL: url.toString() }, backend)
+    const proxied = await proxyPostgres(backend.env.CABINET_DATABASE_URL!)
+    proxy = proxied.proxy
+    cabinet = await startTestServer({ CABINET_DATABASE_URL: proxied.url }, backend)
   })
   afterEach(async () => {
     await cabinet?.stop()

@@ -39,6 +39,18 @@ afterEach(async () => {
   await backend?.cleanup()
 })
 
+/** Every answer is a retryable 503 STORAGE_UNAVAILABLE, and /readyz names what is down. */
+async function expectOutage(answers: Response[], down: string): Promise<void> {
+  for (const answer of answers) {
+    expect(answer.status).toBe(503)
+    expect(answer.headers.get('retry-after')).toBe('10')
+    expect(await answer.json()).toEqual({ error: expect.stringMatching(/storage/i), code: 'STORAGE_UNAVAILABLE' })
+  }
+  const ready = await fetch(`${cabinet.url}/readyz`)
+  expect(ready.status).toBe(503)
+  expect(await ready.json()).toEqual({ error: `Not ready: ${down} does not answer`, code: 'NOT_READY' })
+}
+
 describe('object storage goes away', () => {
   beforeEach(async () => {
     backend = await openTestBackend()
@@ -84,14 +96,7 @@ describe('object storage goes away', () => {
       ...(await Promise.all([64 * 1024, 8 * MiB].map((size) => uploadFile(cabinet.url, { token, name: 'scan.png', bytes: pngBytes(size) })))),
       await fetch(`${cabinet.url}/api/files/${stored.file_id}`, { headers: auth(token) }),
     ]
-    for (const answer of answers) {
-      expect(answer.status).toBe(503)
-      expect(answer.headers.get('retry-after')).toBe('10')
-      expect(await answer.json()).toEqual({ error: expect.stringMatching(/storage/i), code: 'STORAGE_UNAVAILABLE' })
-    }
-    const ready = await fetch(`${cabinet.url}/readyz`)
-    expect(ready.status).toBe(503)
-    expect(await ready.json()).toEqual({ error: 'Not ready: object storage does not answer', code: 'NOT_READY' })
+    await expectOutage(answers, 'object storage')
     await proxy.mend()
     expect((await fetch(`${cabinet.url}/readyz`)).status).toBe(200)
     await eventually(async () => expect((await backend.fileRows()).map((row) => row.id)).toEqual([stored.file_id]), 30_000)
@@ -133,13 +138,7 @@ describe('PostgreSQL goes away', () => {
       await fetch(`${cabinet.url}/api/files`, { headers: auth(token) }),
       await fetch(`${cabinet.url}/api/files/${kept.file_id}`, { headers: auth(token) }),
     ]
-    for (const answer of answers) {
-      expect(answer.status).toBe(503)
-      expect(answer.headers.get('retry-after')).toBe('10')
-      expect(await answer.json()).toEqual({ error: expect.stringMatching(/storage/i), code: 'STORAGE_UNAVAILABLE' })
-    }
-    const ready = await fetch(`${cabinet.url}/readyz`)
-    expect(await ready.json()).toEqual({ error: 'Not ready: the metadata database does not answer', code: 'NOT_READY' })
+    await expectOutage(answers, 'the metadata database')
     // The failure is counted under the code the client saw.
     const metrics = await (await fetch(`${cabinet.url}/metrics`)).text()
     expect(metrics).toContain('cabinet_upload_failures_total{code="STORAGE_UNAVAILABLE"} 1')

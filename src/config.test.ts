@@ -230,7 +230,7 @@ describe('loadConfig', () => {
       CABINET_S3_SECRET_ACCESS_KEY: 'SECRET',
       CABINET_S3_REDIRECT_DOWNLOADS: '1',
     })
-    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://cabinet:secret@db.internal:5432/cabinet', poolMax: 20 })
+    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://cabinet:secret@db.internal:5432/cabinet', poolMax: 20, timeoutMs: 30_000 })
     expect(config.blobs).toEqual({
       kind: 's3',
       endpoint: 'https://cos.ap-shanghai.myqcloud.com',

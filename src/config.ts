@@ -10,7 +10,13 @@ const MIB = 1024 * 1024
 /** Where metadata lives: the embedded SQLite file, or a PostgreSQL server several instances share. */
 export type DatabaseConfig =
   | { readonly kind: 'sqlite'; readonly path: string }
-  | { readonly kind: 'postgres'; readonly url: string; readonly poolMax: number }
+  | {
+      readonly kind: 'postgres'
+      readonly url: string
+      readonly poolMax: number
+      /** A statement unanswered for this long (a new connection: at most 10 s) fails as unavailable. */
+      readonly timeoutMs: number
+    }
 
 /** Where file bytes live: the local disk under the data dir, or an S3-compatible bucket. */
 export type BlobConfig =
@@ -261,6 +267,7 @@ const EnvSchema = z.object({
     z.string().regex(/^postgres(ql)?:\/\/./, 'must be a postgres:// URL, e.g. postgres://cabinet:secret@db.internal:5432/cabinet').optional(),
   ),
   CABINET_DATABASE_POOL_MAX: wholeNumber(1, 200).default(10),
+  CABINET_DATABASE_TIMEOUT_MS: wholeNumber(1000, 3_600_000).default(30_000),
   CABINET_S3_ENDPOINT: optionalText.pipe(z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional()),
   CABINET_S3_BUCKET: optionalText.pipe(
     z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid bucket name (3-63 lowercase letters, digits, dots, hyphens)').optional(),
@@ -392,7 +399,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     port: e.PORT,
     dataDir,
     database: e.CABINET_DATABASE_URL
-      ? { kind: 'postgres', url: e.CABINET_DATABASE_URL, poolMax: e.CABINET_DATABASE_POOL_MAX }
+      ? { kind: 'postgres', url: e.CABINET_DATABASE_URL, poolMax: e.CABINET_DATABASE_POOL_MAX, timeoutMs: e.CABINET_DATABASE_TIMEOUT_MS }
       : { kind: 'sqlite', path: resolve(dataDir, 'cabinet.db') },
     blobs: e.CABINET_S3_BUCKET
       ? {

@@ -14,7 +14,7 @@ import { KyselyFileRepository } from './file.repository.js'
 import { KyselyJobRunRepository } from './job-run.repository.js'
 import type { BlobReference, MetadataSnapshot, MetadataStore } from './metadata-store.js'
 import { runPgTool } from './pg-tools.js'
-import { poolReportingOutages } from './postgres-pool.js'
+import { poolReportingOutages, type StatementLimits } from './postgres-pool.js'
 import { KyselyRetentionRepository } from './retention.repository.js'
 import { KyselyStatsRepository } from './stats.repository.js'
 import { KyselyTrafficRepository } from './traffic.repository.js'
@@ -26,6 +26,9 @@ import { KyselyGrantRepository } from './grant.repository.js'
 import { KyselyRateLimitRepository } from './rate-limit.repository.js'
 import { KyselyTokenRepository } from './token.repository.js'
 import { KyselyUserRepository } from './user.repository.js'
+
+/** How long a PostgreSQL statement may go unanswered (and a new connection take) unless configured. */
+const DEFAULT_POSTGRES_TIMEOUT_MS = 30_000
 
 const migrationProvider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) }
 
@@ -108,10 +111,11 @@ export class KyselyMetadataStore implements MetadataStore {
   }
 
   /** PostgreSQL through a connection pool; several Cabinet instances may share the database. */
-  static async openPostgres(url: string, options: { poolMax: number }): Promise<KyselyMetadataStore> {
+  static async openPostgres(url: string, options: { poolMax: number; timeoutMs?: number }): Promise<KyselyMetadataStore> {
     // Loaded only when used: the driver adds about 15 MB to a process on SQLite.
     const { default: pg } = await import('pg')
-    const pool = new pg.Pool({ connectionString: url, max: options.poolMax, connectionTimeoutMillis: 10_000 })
+    const timeoutMs = options.timeoutMs ?? DEFAULT_POSTGRES_TIMEOUT_MS
+    const pool = new pg.Pool({ connectionString: url, max: options.poolMax, connectionTimeoutMillis: Math.min(timeoutMs, 10_000) })
     // An idle client that loses its server must not crash the process; the next query reports it.
     pool.on('error', () => {})
     try {
@@ -121,7 +125,11 @@ export class KyselyMetadataStore implements MetadataStore {
       await pool.end()
       throw new Error(`Cannot connect to PostgreSQL at ${redactUrl(url)}: ${(error as Error).message}`, { cause: error })
     }
-    return KyselyMetadataStore.open('postgres', new PostgresDialect({ pool: poolReportingOutages(pool) }), { kind: 'postgres', url })
+    const limits: StatementLimits = { timeoutMs: undefined }
+    const store = await KyselyMetadataStore.open('postgres', new PostgresDialect({ pool: poolReportingOutages(pool, limits) }), { kind: 'postgres', url })
+    // Migrations may rightly take long on a large database; after them, a server that stops answering fails requests in time.
+    limits.timeoutMs = timeoutMs
+    return store
   }
 
   private static async open(dialect: 'sqlite' | 'postgres', kyselyDialect: Dialect, source: Source, walSync?: WalSync): Promise<KyselyMetadataStore> {

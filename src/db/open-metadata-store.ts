@@ -5,6 +5,6 @@ import { KyselyMetadataStore } from './kysely-metadata-store.js'
 export async function openMetadataStore(config: Pick<Config, 'database'>): Promise<KyselyMetadataStore> {
   const { database } = config
   return database.kind === 'postgres'
-    ? KyselyMetadataStore.openPostgres(database.url, { poolMax: database.poolMax })
+    ? KyselyMetadataStore.openPostgres(database.url, { poolMax: database.poolMax, timeoutMs: database.timeoutMs })
     : KyselyMetadataStore.openSqlite(database.path)
 }

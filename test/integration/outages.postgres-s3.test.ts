@@ -150,3 +150,31 @@ describe('PostgreSQL goes away', () => {
     expect((await uploadFile(cabinet.url, { token, name: 'scan.png', bytes: pngBytes(64 * 1024) })).status).toBe(200)
   })
 })
+
+describe('PostgreSQL stops answering', () => {
+  beforeEach(async () => {
+    backend = await openTestBackend()
+    const proxied = await proxyPostgres(backend.env.CABINET_DATABASE_URL!)
+    proxy = proxied.proxy
+    cabinet = await startTestServer({ CABINET_DATABASE_URL: proxied.url, CABINET_DATABASE_TIMEOUT_MS: '1000' }, backend)
+  })
+
+  it('answers 503 STORAGE_UNAVAILABLE within its timeout rather than hanging, and serves again once it answers', async () => {
+    const token = await cabinet.token('alice')
+    const kept = await (await uploadFile(cabinet.url, { token, name: 'kept.png', bytes: pngBytes(1024) })).json()
+    proxy.stall()
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    const started = Date.now()
+    const answers = [
+      await fetch(`${cabinet.url}/api/files`, { headers: auth(token), signal: AbortSignal.timeout(20_000) }),
+      await fetch(`${cabinet.url}/api/files/${kept.file_id}`, { headers: auth(token), signal: AbortSignal.timeout(20_000) }),
+    ]
+    // CABINET_DATABASE_TIMEOUT_MS (1 s here) for a statement, or for a new connection.
+    expect(Date.now() - started).toBeLessThan(8000)
+    await expectOutage(answers, 'the metadata database')
+    await proxy.mend()
+    const list = await fetch(`${cabinet.url}/api/files`, { headers: auth(token) })
+    expect((await list.json()).files.map((file: { file_id: string }) => file.file_id)).toEqual([kept.file_id])
+  })
+})
+

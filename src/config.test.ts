@@ -294,6 +294,19 @@ describe('loadConfig', () => {
     expect(problems.find((p) => p.startsWith('PORT'))).toContain('"eighty"')
   })
 
+  it('never shows a refused secret, nor the password in a refused URL', () => {
+    const secret = 'my-real-secret-but-31-chars-xxx'
+    const problems = problemsOf({
+      CABINET_URL_SECRET: secret,
+      CABINET_METRICS_TOKEN: 'short-token',
+      CABINET_DATABASE_URL: 'mysql://cabinet:hunter2@db.internal/cabinet',
+    })
+    expect(problems).toContain('CABINET_URL_SECRET=(31 characters, not shown): must be at least 32 characters')
+    expect(problems).toContain('CABINET_METRICS_TOKEN=(11 characters, not shown): must be at least 16 characters')
+    expect(problems.find((p) => p.startsWith('CABINET_DATABASE_URL'))).toContain('"mysql://cabinet:***@db.internal/cabinet"')
+    expect(problems.join('\n')).not.toMatch(/my-real-secret|short-token|hunter2/)
+  })
+
   it('lists a signed-URL TTL above its maximum together with the other bad variables', () => {
     const problems = problemsOf({ PORT: 'eighty', CABINET_SIGNED_URL_TTL_SECONDS: '7200', CABINET_SIGNED_URL_MAX_TTL_SECONDS: '3600' })
     expect(problems.some((p) => p.startsWith('PORT'))).toBe(true)

@@ -355,12 +355,21 @@ const EnvSchema = z.object({
   CABINET_CHAT_GRANT_TTL_SECONDS: wholeNumber(1, 366 * 86_400).optional(),
 })
 
+/**
+ * A refused value as a message may show it: secrets by their length only (the message goes to the
+ * journal), URLs without a password, anything else as it is.
+ */
+function shownValue(name: string, value: string): string {
+  if (/SECRET|TOKEN|PASSWORD/.test(name)) return `(${value.length} characters, not shown)`
+  return JSON.stringify(value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@'))
+}
+
 /** Parses the environment; throws a ConfigError listing every bad variable at once. */
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const parsed = EnvSchema.safeParse(env)
   const problems = parsed.success
     ? []
-    : parsed.error.issues.map((issue) => `${issue.path.join('.')}=${JSON.stringify(env[String(issue.path[0])] ?? '')}: ${issue.message}`)
+    : parsed.error.issues.map((issue) => `${issue.path.join('.')}=${shownValue(String(issue.path[0]), env[String(issue.path[0])] ?? '')}: ${issue.message}`)
   const ttls = EnvSchema.pick({ CABINET_SIGNED_URL_TTL_SECONDS: true, CABINET_SIGNED_URL_MAX_TTL_SECONDS: true }).safeParse(env)
   if (ttls.success && ttls.data.CABINET_SIGNED_URL_TTL_SECONDS > ttls.data.CABINET_SIGNED_URL_MAX_TTL_SECONDS) {
     problems.push('CABINET_SIGNED_URL_TTL_SECONDS: must not exceed CABINET_SIGNED_URL_MAX_TTL_SECONDS')

@@ -121,4 +121,13 @@ describe('CORS, when configured', () => {
     })
     expect(other.headers.get('access-control-allow-origin')).toBeNull()
   })
+
+  it('allows every method the API has, PATCH (pin, unpin) included', async () => {
+    const preflight = await fetch(`${cabinet.url}/api/files/0123456789abcdef0123456789abcdef`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://admin.example.com', 'access-control-request-method': 'PATCH', 'access-control-request-headers': 'authorization,content-type' },
+    })
+    expect(preflight.status).toBe(204)
+    expect(preflight.headers.get('access-control-allow-methods')?.split(/,\s*/).sort()).toEqual(['DELETE', 'GET', 'HEAD', 'PATCH', 'POST'])
+  })
 })

@@ -26,7 +26,8 @@ export async function installSecurityHeaders(app: FastifyInstance, options: { co
     const { default: cors } = await import('@fastify/cors')
     await app.register(cors, {
       origin: [...options.corsOrigins],
-      methods: ['GET', 'HEAD', 'POST', 'DELETE'],
+      // Every method a route takes (PATCH pins and unpins a file).
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
       allowedHeaders: ['Authorization', 'Content-Type', 'Range', 'If-None-Match', 'If-Modified-Since', 'If-Range', 'Mcp-Protocol-Version'],
       exposedHeaders: ['Content-Disposition', 'Content-Range', 'ETag', 'Retry-After'],
       maxAge: 600,

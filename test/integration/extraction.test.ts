@@ -11,6 +11,7 @@ import {
   salesXlsx,
   zipBombDocx,
 } from '../helpers/documents.js'
+import { openBlobStore } from '../../src/blob/open-blob-store.js'
 import { auth, uploadFile } from '../helpers/http.js'
 import { startTestServer, type TestServer } from '../helpers/server.js'
 
@@ -332,5 +333,21 @@ describe('thumbnails: GET /api/files/:id/thumbnail', () => {
     const refused = await get(pdf, '?size=32')
     expect(refused.status).toBe(422)
     expect((await refused.json()).code).toBe('THUMBNAIL_UNAVAILABLE')
+  })
+
+  it('answers 404 FILE_NOT_FOUND, as a download does, for a file whose bytes were lost from storage', async () => {
+    const id = await upload(cabinet, alice, 'lost.png', await plainPng(40, 30))
+    const db = await cabinet.backend.db()
+    const { blob_key: blobKey } = await db.selectFrom('files').select('blob_key').where('id', '=', id).executeTakeFirstOrThrow()
+    const blobs = await openBlobStore(cabinet.config)
+    try {
+      await blobs.delete(blobKey)
+    } finally {
+      await blobs.close()
+    }
+    for (const response of [await get(id, '?size=32'), await fetch(`${cabinet.url}/api/files/${id}`, { headers: auth(alice) })]) {
+      expect(response.status).toBe(404)
+      expect(await response.json()).toEqual({ error: 'File not found', code: 'FILE_NOT_FOUND' })
+    }
   })
 })

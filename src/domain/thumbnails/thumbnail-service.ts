@@ -157,9 +157,15 @@ export class ThumbnailService {
     }
   }
 
+  /** The original's bytes; a row whose blob is lost answers like a missing file, as a download does. */
   private async readAll(file: StoredFile): Promise<Buffer> {
+    const original = await this.blobs.get(file.blobKey).catch((error: unknown) => {
+      if (!(error instanceof BlobNotFoundError)) throw error
+      this.logger.error({ fileId: file.id, blobKey: file.blobKey }, 'metadata row has no blob')
+      throw ERRORS.fileNotFound()
+    })
     const chunks: Buffer[] = []
-    for await (const chunk of (await this.blobs.get(file.blobKey)) as AsyncIterable<Buffer>) chunks.push(chunk)
+    for await (const chunk of original as AsyncIterable<Buffer>) chunks.push(chunk)
     return Buffer.concat(chunks)
   }
 

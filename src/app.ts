@@ -23,6 +23,7 @@ import type { QuotaService } from './domain/users/quota-service.js'
 import { clientErrorOf, ERRORS } from './errors.js'
 import { createAuthenticate } from './http/authenticate.js'
 import { installErrorHandler } from './http/error-handler.js'
+import { installExpectContinue } from './http/expect-continue.js'
 import { installRateLimits } from './http/plugins/rate-limits.js'
 import { installSecurityHeaders } from './http/plugins/security-headers.js'
 import type { App, RouteDeps } from './http/route-deps.js'
@@ -136,6 +137,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   installErrorHandler(app)
+  installExpectContinue(app)
   app.addSchema(ErrorSchema)
   app.addSchema(FileSchema)
   app.addSchema(StatsSchema)

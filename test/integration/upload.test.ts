@@ -68,6 +68,53 @@ describe('POST /api/files/upload', () => {
     expect((await response.json()).original_name).toBe('报告 "final".png')
   })
 
+  describe('Expect: 100-continue', () => {
+    /** Sends the head with `Expect: 100-continue`, and the body only once the server says to continue. */
+    function sendExpectingContinue(path: string, headers: Record<string, string>, body: Buffer) {
+      return new Promise<{ continued: boolean; status: number; body: string }>((resolve, reject) => {
+        let continued = false
+        const request = httpRequest(
+          new URL(path, cabinet.url),
+          { method: 'POST', headers: { ...headers, expect: '100-continue', 'content-length': String(body.length) } },
+          (response) => {
+            let text = ''
+            response.setEncoding('utf8')
+            response.on('data', (chunk: string) => (text += chunk))
+            response.on('end', () => {
+              resolve({ continued, status: response.statusCode!, body: text })
+              request.destroy()
+            })
+          },
+        )
+        request.on('continue', () => {
+          continued = true
+          request.end(body)
+        })
+        request.on('error', reject)
+        request.flushHeaders()
+      })
+    }
+    const form = (bytes: Buffer) =>
+      Buffer.concat([Buffer.from('--xx\r\nContent-Disposition: form-data; name="file"; filename="photo.png"\r\n\r\n'), bytes, Buffer.from('\r\n--xx--\r\n')])
+    const multipart = { 'content-type': 'multipart/form-data; boundary=xx' }
+
+    it('refuses an upload too large, or without credentials, before its body is sent', async () => {
+      const tooLarge = await sendExpectingContinue('/api/files/upload', auth(token, multipart), form(Buffer.alloc(11 * 1024 * 1024)))
+      expect(tooLarge).toMatchObject({ continued: false, status: 413 })
+      expect(JSON.parse(tooLarge.body).code).toBe('FILE_TOO_LARGE')
+      const anonymous = await sendExpectingContinue('/api/files/upload', multipart, form(pngBytes()))
+      expect(anonymous).toMatchObject({ continued: false, status: 401 })
+    })
+
+    it('lets the body of an admissible upload, or of a JSON request, come', async () => {
+      const uploaded = await sendExpectingContinue('/api/files/upload', auth(token, multipart), form(pngBytes(2048)))
+      expect(uploaded).toMatchObject({ continued: true, status: 200 })
+      const id = JSON.parse(uploaded.body).file_id
+      const link = await sendExpectingContinue(`/api/files/${id}/url`, auth(token, { 'content-type': 'application/json' }), Buffer.from('{"ttl":60}'))
+      expect(link).toMatchObject({ continued: true, status: 200 })
+    })
+  })
+
   describe('refusals leave nothing behind', () => {
     async function expectNothingNew(before: { rows: number; paths: string[] }) {
       expect((await cabinet.fileRows()).length).toBe(before.rows)

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
 import { ERRORS } from '../../../errors.js'
+import { continueBody } from '../../expect-continue.js'
 import { readMultipartFile } from '../../multipart-file.js'
 import type { App, RouteDeps } from '../../route-deps.js'
 import { bearerSecurity, errorResponses, FileSchema, toFileJson } from '../../schemas.js'
@@ -38,12 +39,14 @@ function uploadRoute(app: App, deps: RouteDeps): void {
         security: bearerSecurity,
         response: { 200: FileSchema, ...errorResponses(400, 401, 403, 408, 413, 415, 429, 507) },
       },
-      config: { openapiBody: UploadBodyDoc },
+      config: { openapiBody: UploadBodyDoc, continuesBody: true },
     },
-    async (request) => {
+    async (request, reply) => {
       const declared = declaredLength(request)
       await deps.files.checkUploadAdmissible(declared, MULTIPART_OVERHEAD_BYTES, request.caller.userId)
       if (!request.headers['content-type']?.toLowerCase().startsWith('multipart/form-data')) throw ERRORS.noFile()
+      // Refused by its head, an upload is answered before its body is sent; admitted, the body may come.
+      continueBody(request, reply)
       const part = await readMultipartFile(request.raw, 'file', { maxFileBytes: deps.config.maxFileBytes })
       if (!part) throw ERRORS.noFile()
       const stored = await deps.access.upload(request.caller, { ip: request.ip }, { fileName: part.fileName, body: part.stream })

@@ -236,6 +236,14 @@ describe('search: GET /api/files?q=', () => {
     expect(second).toEqual({ names: ['季度报告.docx'], next: null })
   })
 
+  it('matches a name or a text however its accents are encoded (composed or decomposed)', async () => {
+    await upload(cabinet, alice, 'Cafe\u0301 menu.png', await plainPng(10, 10))
+    const note = await upload(cabinet, alice, 'note.txt', Buffer.from('le re\u0301sume\u0301 final'))
+    await textOf(cabinet, alice, note)
+    expect((await names(`q=${encodeURIComponent('cafe\u0301')}`)).names).toEqual(['Caf\u00e9 menu.png'])
+    expect((await names(`q=${encodeURIComponent('r\u00e9sum\u00e9')}`)).names).toEqual(['note.txt'])
+  })
+
   it('rejects a blank query, control characters and a listing cursor', async () => {
     const blank = await fetch(`${cabinet.url}/api/files?q=%20`, { headers: auth(alice) })
     expect(blank.status).toBe(400)

@@ -117,7 +117,9 @@ export class ExtractionService {
     const file = await this.metadata.files.findReady(fileId)
     if (!file) return // deleted since: nothing to extract
     try {
-      const result = await this.extract(file, signal)
+      const extracted = await this.extract(file, signal)
+      // Composed (NFC), like names, so that search matches however a word's accents were encoded.
+      const result = { ...extracted, parts: extracted.parts.map((part) => ({ ...part, text: part.text.normalize('NFC') })) }
       const text = result.parts.map((part) => part.text).join(' ')
       const status = result.layout === 'none' && !result.facts.image ? 'unsupported' : 'done'
       // Completing the job with the result saves a commit per file; the runner's own completion then finds it done.

@@ -25,7 +25,8 @@ export class FileSearch {
     query: { q: string; limit: number; cursor?: string; type?: string },
     reach: { grantedTo?: { keyId: string; at: Date }; allUsers?: boolean } = {},
   ): Promise<FilePage> {
-    const terms = [...new Set(query.q.trim().split(/\s+/u).filter(Boolean))]
+    // Names and extracted text are stored composed (NFC), as most keyboards type; macOS often pastes decomposed.
+    const terms = [...new Set(query.q.normalize('NFC').trim().split(/\s+/u).filter(Boolean))]
     if (terms.length === 0) throw ERRORS.badRequest('q must contain something to search for')
     if (terms.length > MAX_TERMS) throw ERRORS.badRequest(`q may hold at most ${MAX_TERMS} words`)
     if (terms.some((term) => term.length > MAX_TERM_CHARS)) throw ERRORS.badRequest(`Each word of q may be at most ${MAX_TERM_CHARS} characters`)

@@ -114,6 +114,8 @@ const ROUTES: ReadonlyArray<(app: App, deps: RouteDeps) => void> = [
 
 /** Largest request head (request line and headers) accepted; Node answers 431 past it. */
 const MAX_HEADER_BYTES = 16 * 1024
+/** Longest path part (an id) the router matches; longer ones answer 414. */
+const MAX_PARAM_CHARS = 2048
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps
@@ -130,14 +132,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // A path Fastify cannot decode (a bad %-escape) gets Cabinet's error shape, not Fastify's own.
     // (It runs before the hooks and the error handler, so it sends the answer itself.)
     frameworkErrors: (error, _request, reply: FastifyReply) => {
-      const message = error.code === 'FST_ERR_BAD_URL' ? 'Malformed URL: a path part is not valid percent-encoding' : error.message
-      void reply.status(400).header('x-content-type-options', 'nosniff').send({ error: message, code: 'BAD_REQUEST' })
+      const [status, code, message] =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? [414, 'URI_TOO_LONG', `A part of the path is longer than ${MAX_PARAM_CHARS} characters`]
+          : error.code === 'FST_ERR_BAD_URL'
+            ? [400, 'BAD_REQUEST', 'Malformed URL: a path part is not valid percent-encoding']
+            : [400, 'BAD_REQUEST', error.message]
+      void reply.status(status).header('x-content-type-options', 'nosniff').send({ error: message, code })
     },
+    // Ids of any plausible length reach their route, which answers a malformed one like a missing one (404).
+    routerOptions: { maxParamLength: MAX_PARAM_CHARS },
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   installErrorHandler(app)
   installExpectContinue(app)
+  // Every body Cabinet reads is JSON (or multipart, on the upload route): text is a type no route takes (415).
+  app.removeContentTypeParser('text/plain')
   app.addSchema(ErrorSchema)
   app.addSchema(FileSchema)
   app.addSchema(StatsSchema)

@@ -81,7 +81,10 @@ export function readMultipartFile(raw: IncomingMessage, fieldName: string, limit
     parser.on('finish', () => {
       if (!file) resolve(undefined)
     })
-    parser.on('error', (error: Error) => fail(ERRORS.truncatedUpload(error)))
+    // A form that ends before it began is no upload at all, not a cut-off one.
+    let bodyBegan = false
+    raw.once('data', () => (bodyBegan = true))
+    parser.on('error', (error: Error) => fail(bodyBegan ? ERRORS.truncatedUpload(error) : ERRORS.noFile()))
     raw.on('close', () => {
       if (!raw.complete) fail(ERRORS.truncatedUpload(new Error('client went away mid-upload')))
     })

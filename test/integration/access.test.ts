@@ -47,7 +47,7 @@ describe('identity and access', () => {
 
   it('user B gets 404 for user A\'s file on every route, exactly as for a missing id', async () => {
     const missing = '0'.repeat(32)
-    for (const id of [aliceFile, missing, 'not-an-id', '..%2F..%2Fcabinet.db', '%00']) {
+    for (const id of [aliceFile, missing, 'not-an-id', '..%2F..%2Fcabinet.db', '%00', 'a'.repeat(101), 'a'.repeat(2048)]) {
       for (const [method, path] of [
         ['GET', `/api/files/${id}`],
         ['GET', `/api/files/${id}/meta`],
@@ -63,6 +63,20 @@ describe('identity and access', () => {
     expect(list.files).toEqual([])
     // Still there for its owner.
     expect((await fetch(`${cabinet.url}/api/files/${aliceFile}`, { headers: auth(alice) })).status).toBe(200)
+  })
+
+  it('a path part over 2048 characters answers 414, without echoing it', async () => {
+    const response = await fetch(`${cabinet.url}/api/files/${'a'.repeat(2049)}`, { headers: auth(bob) })
+    expect(response.status).toBe(414)
+    expect(await response.json()).toEqual({ error: 'A part of the path is longer than 2048 characters', code: 'URI_TOO_LONG' })
+  })
+
+  it('a text body on a JSON route answers 415, like any type the route does not take', async () => {
+    for (const type of ['text/plain', 'application/xml']) {
+      const response = await fetch(`${cabinet.url}/api/files/${aliceFile}/url`, { method: 'POST', headers: auth(alice, { 'content-type': type }), body: '{}' })
+      expect(response.status, type).toBe(415)
+      expect((await response.json()).code).toBe('UNSUPPORTED_MEDIA_TYPE')
+    }
   })
 
   it('x-user-id alone is ignored when the header is not trusted', async () => {

@@ -250,6 +250,25 @@ describe('POST /api/files/upload', () => {
       expect((await response.json()).code).toBe('NO_FILE')
     })
 
+    it('an empty multipart body answers NO_FILE, not a cut-off upload', async () => {
+      for (const headers of [{ 'content-length': '0' }, { 'transfer-encoding': 'chunked' }] as Array<Record<string, string>>) {
+        const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const request = httpRequest(new URL('/api/files/upload', cabinet.url), {
+            method: 'POST',
+            headers: auth(token, { 'content-type': 'multipart/form-data; boundary=xx', ...headers }),
+          }, (answer) => {
+            let text = ''
+            answer.on('data', (chunk: Buffer) => (text += chunk))
+            answer.on('end', () => resolve({ status: answer.statusCode!, body: text }))
+          })
+          request.on('error', reject)
+          request.end()
+        })
+        expect(response.status).toBe(400)
+        expect(JSON.parse(response.body).code).toBe('NO_FILE')
+      }
+    })
+
     it('a file in another field answers NO_FILE', async () => {
       const response = await uploadFile(cabinet.url, { token, name: 'a.png', bytes: pngBytes(), field: 'upload' })
       expect(response.status).toBe(400)

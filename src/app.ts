@@ -123,9 +123,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.trustProxy,
-    requestTimeout: config.uploadTimeoutMs,
+    requestTimeout: config.uploadTimeoutMs + 1000,
     bodyLimit: 64 * 1024,
-    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    // Node's request timeout is the backstop for a request whose body never comes (an upload's own deadline,
+    // a second earlier, ends one whose file is arriving). It must reach Node's constructor: set afterwards (as
+    // Fastify's own option is), one under the 60 s head timeout never fires. Node checks every 30 s by
+    // default; a quarter of the timeout (1 s at least) keeps a short one close.
+    http: {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      requestTimeout: config.uploadTimeoutMs + 1000,
+      headersTimeout: Math.min(60_000, config.uploadTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(1000, Math.floor(config.uploadTimeoutMs / 4))),
+    },
     // Fastify's own closing reply lacks Cabinet's error shape; the onRequest hook below answers instead.
     return503OnClosing: false,
     clientErrorHandler: answerClientError,

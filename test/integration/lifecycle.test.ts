@@ -127,6 +127,23 @@ describe('an upload that outlives CABINET_UPLOAD_TIMEOUT_MS', () => {
     }
   })
 
+  it('answers 408 to a request whose body never comes, soon after the timeout', async () => {
+    const cabinet = await startTestServer({ CABINET_UPLOAD_TIMEOUT_MS: '2000' })
+    try {
+      const token = await cabinet.token('alice')
+      const { socket, closed, answer, body: answerBody } = await rawConnection(cabinet.url)
+      const sentAt = Date.now()
+      socket.write(uploadHead(cabinet.url, token, 64 * 1024))
+      const closedAt = await closed
+      // Node's backstop: the timeout plus a second, checked every half second here (it was never, under 60 s).
+      expect(closedAt - sentAt).toBeLessThan(6000)
+      expect(answer()).toMatch(/^HTTP\/1\.1 408 /)
+      expect(answerBody().code).toBe('REQUEST_TIMEOUT')
+    } finally {
+      await cabinet.stop()
+    }
+  })
+
   it('recovery leaves an unfinished upload alone until its timeout and a grace period have passed', async () => {
     // Wide margins, for a loaded machine: the grace of a 5 s timeout is 5 s more.
     const cabinet = await startTestServer({ CABINET_UPLOAD_TIMEOUT_MS: '5000' })

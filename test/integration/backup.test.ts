@@ -16,7 +16,8 @@ import { openTestBackend, type TestBackend } from '../helpers/test-backend.js'
 
 const DAY = 86_400_000
 const QUIET_SDK = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }
-const OFF = { CABINET_CLEANUP_SCHEDULE: 'off', CABINET_BACKUP_SCHEDULE: 'off' }
+// Uploads run back to back for as long as a backup takes: rate limits (60 a minute per user) are not under test here.
+const OFF = { CABINET_CLEANUP_SCHEDULE: 'off', CABINET_BACKUP_SCHEDULE: 'off', CABINET_RATE_LIMIT_UPLOADS_PER_USER: '0', CABINET_RATE_LIMIT_UPLOADS_PER_IP: '0' }
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
 
 interface Uploaded {

@@ -119,19 +119,21 @@ const MAX_PARAM_CHARS = 2048
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps
+  // Node's request timeout is the backstop for a request whose body never comes (an upload's own deadline,
+  // a second earlier, ends one whose file is arriving).
+  const requestTimeoutMs = config.uploadTimeoutMs + 1000
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.trustProxy,
-    requestTimeout: config.uploadTimeoutMs + 1000,
+    requestTimeout: requestTimeoutMs,
     bodyLimit: 64 * 1024,
-    // Node's request timeout is the backstop for a request whose body never comes (an upload's own deadline,
-    // a second earlier, ends one whose file is arriving). It must reach Node's constructor: set afterwards (as
-    // Fastify's own option is), one under the 60 s head timeout never fires. Node checks every 30 s by
-    // default; a quarter of the timeout (1 s at least) keeps a short one close.
+    // The request timeout must reach Node's constructor too: set only afterwards (as Fastify's own option is),
+    // one under the 60 s head timeout never fires. Node checks every 30 s by default; a quarter of the
+    // timeout (1 s at least) keeps a short one close.
     http: {
       maxHeaderSize: MAX_HEADER_BYTES,
-      requestTimeout: config.uploadTimeoutMs + 1000,
+      requestTimeout: requestTimeoutMs,
       headersTimeout: Math.min(60_000, config.uploadTimeoutMs),
       connectionsCheckingInterval: Math.min(30_000, Math.max(1000, Math.floor(config.uploadTimeoutMs / 4))),
     },

@@ -97,10 +97,6 @@ export const ERRORS = {
   notReady: (problems: readonly string[]) => new AppError('NOT_READY', 503, `Not ready: ${problems.join('; ')}`),
 } as const
 
-export function isAppError(error: unknown): error is AppError {
-  return error instanceof AppError
-}
-
 /**
  * What a client is told of an error: Cabinet's own as it is, a database or object storage outage as
  * STORAGE_UNAVAILABLE; undefined for anything else, which is a bug (500, details in the log only).

@@ -47,8 +47,9 @@ export function poolReportingOutages(pool: Pool, limits: StatementLimits = { tim
           client.query({ text, values: parameters as unknown[], query_timeout: limits.timeoutMs } as QueryConfig).then(
             (result) => result as unknown as PostgresQueryResult<R>,
             (error: unknown) => {
-              broken ||= isUnavailable(error)
-              throw translate(error)
+              const failure = translate(error)
+              broken ||= failure instanceof MetadataStoreUnavailableError
+              throw failure
             },
           )) as PostgresPoolClient['query'],
         release: (destroy?: boolean) => {

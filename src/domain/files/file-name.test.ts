@@ -13,6 +13,9 @@ function rejection(raw: string | undefined): AppError {
 }
 
 const bytes = (text: string) => Buffer.byteLength(text, 'utf8')
+/** Tag characters spelling `text`, and a subdivision flag made of them (England: `gbeng`). */
+const tags = (text: string) => [...text].map((character) => String.fromCodePoint(0xe0000 + character.charCodeAt(0))).join('')
+const flag = (code: string) => `\u{1f3f4}${tags(code)}\u{e007f}`
 
 describe('cleanFileName', () => {
   it('keeps an ordinary name as it is', () => {
@@ -66,8 +69,6 @@ describe('cleanFileName', () => {
   })
 
   it('keeps the England, Scotland and Wales flags, but no other tag characters', () => {
-    const tags = (text: string) => [...text].map((character) => String.fromCodePoint(0xe0000 + character.charCodeAt(0))).join('')
-    const flag = (code: string) => `\u{1f3f4}${tags(code)}\u{e007f}`
     const flags = `${flag('gbeng')}${flag('gbsct')}${flag('gbwls')}`
     expect(cleanFileName(`${flags} fixtures.xlsx`)).toBe(`${flags} fixtures.xlsx`)
     // Tags hide ASCII text from a reader: after a flag or not, outside those three they go.
@@ -145,7 +146,7 @@ describe('cleanFileName', () => {
     })
 
     it('never splits a flag, an emoji sequence or a letter from its accent', () => {
-      const england = `\u{1f3f4}${[...'gbeng'].map((c) => String.fromCodePoint(0xe0000 + c.charCodeAt(0))).join('')}\u{e007f}` // 28 bytes
+      const england = flag('gbeng') // 28 bytes
       const family = '\u{1f468}\u200d\u{1f469}\u200d\u{1f467}' // 18 bytes
       for (const [whole, filler] of [[england, 'a'.repeat(240)], [family, 'a'.repeat(245)], ['e\u0301\u0302', 'a'.repeat(248)]] as const) {
         const cleaned = cleanFileName(`${filler}${whole}.pdf`)
